@@ -1,0 +1,17 @@
+//! The shared vocabulary of Log Insight: log records, severity levels and the Arrow schemas of
+//! every table (`logs`, `stats`, `insights`, `patterns`).
+//!
+//! This crate sits at the leaf of the dependency graph. It does no IO, knows no wire format and
+//! runs no async code; conversions from payloads live in the server's normalisers, and storage
+//! lives in `store`.
+
+mod batch;
+mod level;
+pub mod schema;
+mod time;
+
+pub use batch::{LogBatchBuilder, LogRecord, StatsRollup};
+pub use level::Level;
+pub use time::{
+    EpochMicros, TimestampError, epoch_int_to_micros, epoch_to_micros, parse_timestamp,
+};

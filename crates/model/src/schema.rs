@@ -1,0 +1,110 @@
+//! The Arrow schemas of the four tables, as SQL clients see them.
+//!
+//! Every field is nullable: DuckDB reports all result columns as nullable, and keeping the
+//! declared schema identical to what a scan yields avoids schema mismatches inside DataFusion.
+//! Timestamps are microseconds in UTC (`timestamptz` on the Postgres wire).
+
+use std::sync::{Arc, LazyLock};
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// The time zone carried by every timestamp column.
+pub const UTC: &str = "UTC";
+
+/// `Timestamp(µs, UTC)`, the type of every time column.
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into()))
+}
+
+fn ts(name: &str) -> Field {
+    Field::new(name, timestamp_type(), true)
+}
+
+fn text(name: &str) -> Field {
+    Field::new(name, DataType::Utf8, true)
+}
+
+fn int(name: &str) -> Field {
+    Field::new(name, DataType::Int64, true)
+}
+
+static LOGS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        ts("ts"),
+        ts("received_at"),
+        text("level"),
+        text("service"),
+        text("host"),
+        text("message"),
+        text("trace_id"),
+        // JSON object text: every input field that has no column of its own.
+        text("attributes"),
+        // The ingestion channel ("http", "datadog", …), not a field of the payload.
+        text("source"),
+    ]))
+});
+
+static STATS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        ts("minute"),
+        text("service"),
+        text("level"),
+        int("count"),
+        int("bytes"),
+    ]))
+});
+
+static INSIGHTS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        text("id"),
+        ts("created_at"),
+        text("service"),
+        text("pattern_id"),
+        text("severity"),
+        text("title"),
+        text("summary"),
+        text("root_cause"),
+        text("suggested_fix"),
+        Field::new("confidence", DataType::Float64, true),
+        text("model"),
+        text("status"),
+        ts("first_seen"),
+        ts("last_seen"),
+        int("occurrences"),
+        text("evidence"),
+    ]))
+});
+
+static PATTERNS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        text("pattern_id"),
+        text("service"),
+        text("level"),
+        text("template"),
+        int("count"),
+        ts("first_seen"),
+        ts("last_seen"),
+        text("example"),
+    ]))
+});
+
+/// `logs`: one row per log record.
+pub fn logs() -> SchemaRef {
+    LOGS.clone()
+}
+
+/// `stats`: per-minute rollup of `logs` by service and level; `bytes` is the size of the
+/// records as received.
+pub fn stats() -> SchemaRef {
+    STATS.clone()
+}
+
+/// `insights`: root-cause analyses produced by the worker.
+pub fn insights() -> SchemaRef {
+    INSIGHTS.clone()
+}
+
+/// `patterns`: message templates mined from `logs`.
+pub fn patterns() -> SchemaRef {
+    PATTERNS.clone()
+}

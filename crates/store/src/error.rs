@@ -1,0 +1,26 @@
+//! Errors of the storage layer.
+
+use std::path::PathBuf;
+
+/// What can go wrong when opening, writing or reading the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: duckdb::Error,
+    },
+    #[error("duckdb: {0}")]
+    DuckDb(#[from] duckdb::Error),
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("table {table} has no column {column:?}")]
+    UnknownColumn { table: &'static str, column: String },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

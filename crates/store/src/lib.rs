@@ -1,0 +1,249 @@
+//! Storage: the DuckDB database file that holds `logs`, `stats`, `insights` and `patterns`.
+//!
+//! This is the only crate that names `duckdb`. It owns the DDL, appends Arrow batches in one
+//! transaction per group commit, and answers scans with projection, filters and limits pushed
+//! down into DuckDB's SQL. Everything above it speaks Arrow and the small [`Filter`] language.
+//!
+//! DuckDB stores time as `TIMESTAMP` holding UTC; the `UTC` zone of the Arrow schemas in `model`
+//! is stripped on the way in and put back on the way out, so no time-zone extension is needed.
+
+mod error;
+mod filter;
+mod tables;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arrow::array::{Array, RecordBatch, RecordBatchOptions, StructArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Schema, SchemaRef};
+use duckdb::Connection;
+use model::StatsRollup;
+
+pub use error::{Result, StoreError};
+pub use filter::{CmpOp, Filter, Scalar};
+pub use tables::Table;
+
+/// Name of the database file inside the data directory.
+pub const DB_FILE: &str = "loginsight.duckdb";
+
+/// A scan of one table: which columns, which rows, how many.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scan {
+    pub table: Table,
+    /// Column names in output order. Empty means "rows only": the scan yields one batch with no
+    /// columns whose row count is the number of matching rows (what `count(*)` needs).
+    pub columns: Vec<String>,
+    /// Rows must satisfy every filter.
+    pub filters: Vec<Filter>,
+    pub limit: Option<usize>,
+}
+
+/// The open database. Cheap to share: writes go through one connection under a mutex (the
+/// pipeline's group commit is its only user), and every scan opens its own connection to the
+/// same database so reads never wait for writes.
+pub struct Store {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    /// Only cloned from, so opening a reader never waits for a commit in progress.
+    seed: Mutex<Connection>,
+}
+
+pub type StoreRef = Arc<Store>;
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir`, applies the DDL and compacts the
+    /// `stats` partials left by earlier runs.
+    pub fn open(data_dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let conn = Connection::open(&path).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        conn.execute_batch(tables::DDL)?;
+        tables::compact_stats(&conn)?;
+        let seed = conn.try_clone()?;
+        Ok(Store {
+            path,
+            writer: Mutex::new(conn),
+            seed: Mutex::new(seed),
+        })
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave DuckDB half-written: the transaction
+        // was either committed or is rolled back when the connection is next used.
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new connection for one reader.
+    fn reader(&self) -> Result<Connection> {
+        let seed = self.seed.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(seed.try_clone()?)
+    }
+
+    /// Appends `logs` batches and their `stats` rollup in one transaction: either all rows of
+    /// all batches are durable when this returns `Ok`, or none are.
+    pub fn append_logs(&self, batches: &[RecordBatch], stats: &StatsRollup) -> Result<()> {
+        let conn = self.writer();
+        conn.execute_batch("BEGIN TRANSACTION")?;
+        let result = (|| -> Result<()> {
+            let mut appender = conn.appender(Table::Logs.name())?;
+            for batch in batches {
+                appender.append_record_batch(to_storage(batch)?)?;
+            }
+            appender.flush()?;
+            drop(appender);
+            if !stats.is_empty() {
+                let mut appender = conn.appender(Table::Stats.name())?;
+                appender.append_record_batch(to_storage(&stats.to_batch()?)?)?;
+                appender.flush()?;
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                conn.execute_batch("COMMIT")?;
+                Ok(())
+            }
+            Err(err) => {
+                if let Err(rollback) = conn.execute_batch("ROLLBACK") {
+                    tracing::error!(error = %rollback, "rollback after a failed append failed");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Writes everything in the write-ahead log into the database file. Called on shutdown so
+    /// the next start does not have to replay it.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.writer().execute_batch("CHECKPOINT")?;
+        Ok(())
+    }
+
+    /// Runs `scan`, handing each batch (in the table's Arrow schema, projected) to `sink`
+    /// until the result ends or `sink` returns `false`. Blocking: call it from a blocking
+    /// thread.
+    pub fn scan(&self, scan: &Scan, sink: &mut dyn FnMut(RecordBatch) -> bool) -> Result<()> {
+        let conn = self.reader()?;
+        let table = scan.table;
+        let full = table.schema();
+        let mut params = Vec::new();
+        let mut where_sql = String::new();
+        for (i, f) in scan.filters.iter().enumerate() {
+            where_sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+            f.render(table, &mut where_sql, &mut params)?;
+        }
+        let limit_sql = scan
+            .limit
+            .map(|n| format!(" LIMIT {n}"))
+            .unwrap_or_default();
+
+        if scan.columns.is_empty() {
+            let sql = format!(
+                "SELECT count(*) FROM (SELECT 1 FROM {}{where_sql}{limit_sql})",
+                table.source_sql()
+            );
+            let rows: i64 =
+                conn.query_row(&sql, duckdb::params_from_iter(params.iter()), |r| r.get(0))?;
+            let batch = RecordBatch::try_new_with_options(
+                Arc::new(Schema::empty()),
+                vec![],
+                &RecordBatchOptions::new().with_row_count(Some(rows as usize)),
+            )?;
+            sink(batch);
+            return Ok(());
+        }
+
+        let mut fields = Vec::with_capacity(scan.columns.len());
+        let mut select = String::new();
+        for (i, name) in scan.columns.iter().enumerate() {
+            let field = full
+                .field_with_name(name)
+                .map_err(|_| StoreError::UnknownColumn {
+                    table: table.name(),
+                    column: name.clone(),
+                })?;
+            fields.push(field.clone());
+            if i > 0 {
+                select.push_str(", ");
+            }
+            select.push_str(&filter::quote_ident(name));
+        }
+        let schema: SchemaRef = Arc::new(Schema::new(fields));
+        let sql = format!(
+            "SELECT {select} FROM {}{where_sql}{limit_sql}",
+            table.source_sql()
+        );
+        tracing::debug!(sql, "duckdb scan");
+        let mut stmt = conn.prepare(&sql)?;
+        // Executes in streaming mode; batches are then pulled one by one with `step`, which
+        // reports errors instead of panicking as the iterator would.
+        let _ = stmt.stream_arrow(duckdb::params_from_iter(params.iter()))?;
+        while let Some(array) = stmt.step()? {
+            let batch = from_storage(&array, &schema)?;
+            if !sink(batch) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Strips the time zone from timestamp columns: DuckDB stores them as zone-less `TIMESTAMP`.
+fn to_storage(batch: &RecordBatch) -> Result<RecordBatch> {
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        match field.data_type() {
+            DataType::Timestamp(unit, Some(_)) => {
+                let plain = DataType::Timestamp(*unit, None);
+                columns.push(cast(column, &plain)?);
+                fields.push(field.as_ref().clone().with_data_type(plain));
+            }
+            _ => {
+                columns.push(column.clone());
+                fields.push(field.as_ref().clone());
+            }
+        }
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+/// Converts a DuckDB result chunk into `schema`, putting the UTC zone back on timestamps and
+/// casting any type DuckDB widened or narrowed (e.g. `sum` results) to the declared one.
+fn from_storage(array: &StructArray, schema: &SchemaRef) -> Result<RecordBatch> {
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for (field, column) in schema.fields().iter().zip(array.columns()) {
+        if column.data_type() == field.data_type() {
+            columns.push(column.clone());
+        } else {
+            columns.push(cast(column, field.data_type())?);
+        }
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(array.len()));
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &options,
+    )?)
+}

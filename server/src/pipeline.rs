@@ -1,0 +1,110 @@
+//! The pipeline: batches from every source → the store, with group commit. It alone
+//! acknowledges: a source's `submit` returns only after its rows are committed in DuckDB.
+//!
+//! One writer thread owns the writes. It takes the first waiting batch, merges whatever else
+//! is already queued (up to `max_commit_rows`), appends them all and the `stats` rollup in one
+//! transaction, and then answers every request of the group. Under load this turns many small
+//! commits into few large ones without delaying a lone request.
+
+use std::thread::JoinHandle;
+
+use arrow::record_batch::RecordBatch;
+use model::{LogBatchBuilder, StatsRollup};
+use store::StoreRef;
+use tokio::sync::{mpsc, oneshot};
+
+/// Requests waiting for the writer; beyond this, sources wait (backpressure).
+const QUEUE_DEPTH: usize = 256;
+
+/// Why a batch was not stored. Nothing of a failed batch is stored.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PipelineError {
+    #[error("the server is shutting down")]
+    Closed,
+    #[error("the batch could not be built: {0}")]
+    Build(String),
+    #[error("storing the batch failed: {0}")]
+    Store(String),
+}
+
+struct Job {
+    batch: RecordBatch,
+    stats: StatsRollup,
+    done: oneshot::Sender<Result<(), PipelineError>>,
+}
+
+/// The handle sources submit to. Cloning is cheap; the writer stops when every handle is gone.
+#[derive(Clone)]
+pub struct Pipeline {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Pipeline {
+    /// Starts the writer thread. Join the handle after dropping every `Pipeline` to wait for
+    /// the last commit and the final checkpoint.
+    pub fn start(store: StoreRef, max_commit_rows: usize) -> (Pipeline, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let writer = std::thread::Builder::new()
+            .name("loginsight-writer".into())
+            .spawn(move || write_loop(store, rx, max_commit_rows))
+            .expect("spawning the writer thread");
+        (Pipeline { jobs: tx }, writer)
+    }
+
+    /// Stores the records of `builder`; returns how many once they are committed.
+    pub async fn submit(&self, builder: LogBatchBuilder) -> Result<usize, PipelineError> {
+        if builder.is_empty() {
+            return Ok(0);
+        }
+        let (batch, stats) = builder
+            .finish()
+            .map_err(|e| PipelineError::Build(e.to_string()))?;
+        let rows = batch.num_rows();
+        let (done, wait) = oneshot::channel();
+        self.jobs
+            .send(Job { batch, stats, done })
+            .await
+            .map_err(|_| PipelineError::Closed)?;
+        wait.await.map_err(|_| PipelineError::Closed)??;
+        Ok(rows)
+    }
+}
+
+fn write_loop(store: StoreRef, mut jobs: mpsc::Receiver<Job>, max_commit_rows: usize) {
+    while let Some(first) = jobs.blocking_recv() {
+        let mut rows = first.batch.num_rows();
+        let mut group = vec![first];
+        while rows < max_commit_rows {
+            match jobs.try_recv() {
+                Ok(job) => {
+                    rows += job.batch.num_rows();
+                    group.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut stats = StatsRollup::default();
+        let mut batches = Vec::with_capacity(group.len());
+        let mut waiters = Vec::with_capacity(group.len());
+        for job in group {
+            stats.merge(job.stats);
+            batches.push(job.batch);
+            waiters.push(job.done);
+        }
+        let result = store
+            .append_logs(&batches, &stats)
+            .map_err(|e| PipelineError::Store(e.to_string()));
+        if let Err(err) = &result {
+            tracing::error!(error = %err, rows, "group commit failed");
+        } else {
+            tracing::debug!(rows, requests = waiters.len(), "group commit");
+        }
+        for waiter in waiters {
+            // The request may have gone away (client disconnected); its rows are stored anyway.
+            let _ = waiter.send(result.clone());
+        }
+    }
+    if let Err(err) = store.checkpoint() {
+        tracing::error!(error = %err, "checkpoint on shutdown failed");
+    }
+}

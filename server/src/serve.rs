@@ -1,0 +1,95 @@
+//! `loginsight serve`: wires the store, the pipeline, the sources and the SQL endpoint
+//! together, and shuts them down in order on SIGINT/SIGTERM.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{ServeConfig, ServeOverrides};
+use crate::pipeline::Pipeline;
+use crate::sources::http::{HttpState, router};
+
+pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
+    let config = ServeConfig::load(&overrides)?;
+    let store = Arc::new(
+        store::Store::open(&config.data_dir)
+            .with_context(|| format!("cannot use data directory {}", config.data_dir.display()))?,
+    );
+    let ctx = Arc::new(sql::session_context(store.clone())?);
+
+    let http_listener = TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", config.http_addr))?;
+    let pg_listener = TcpListener::bind(config.pg_addr)
+        .await
+        .with_context(|| format!("cannot listen for SQL on {}", config.pg_addr))?;
+    let http_addr = http_listener.local_addr()?;
+    let pg_addr = pg_listener.local_addr()?;
+
+    let (pipeline, writer) = Pipeline::start(store.clone(), config.max_commit_rows);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+
+    let http = tokio::spawn({
+        let app = router(HttpState {
+            pipeline,
+            max_body_bytes: config.max_body_bytes,
+        });
+        let stopped = stopped();
+        async move {
+            axum::serve(http_listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+        }
+    });
+    let pg = tokio::spawn(sql::serve(pg_listener, ctx, stopped()));
+
+    tracing::info!(%http_addr, %pg_addr, data_dir = %config.data_dir.display(), "serving");
+    // A machine-readable line on stdout, so scripts and tests can find the bound ports.
+    println!("loginsight ready http={http_addr} pg={pg_addr}");
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    let _ = stop_tx.send(true);
+
+    // HTTP first: in-flight requests finish, and only then are their pipeline handles dropped.
+    http.await
+        .context("HTTP server task")?
+        .context("HTTP server")?;
+    pg.await.context("SQL server task")?.context("SQL server")?;
+    // With every handle gone the writer drains its queue, checkpoints and exits.
+    tokio::task::spawn_blocking(move || writer.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

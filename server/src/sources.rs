@@ -1,0 +1,4 @@
+//! Sources: where logs enter. Each source decodes its transport, picks a normaliser and hands
+//! records to the [`crate::pipeline::Pipeline`]; none of them writes to storage itself.
+
+pub mod http;

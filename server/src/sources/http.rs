@@ -1,0 +1,186 @@
+//! The HTTP source (axum): `POST /v1/logs` for NDJSON or JSON arrays, and `GET /healthz`.
+//!
+//! A request is acknowledged with `200 {"accepted": N}` only after its rows are committed. It
+//! is atomic: a malformed line rejects the whole request with `400` and the first line errors.
+//! HTTP status codes are chosen in one place, [`HttpError`]'s `IntoResponse`.
+
+use std::io::Read;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use crate::normalise::json::{PayloadErrors, parse_body};
+use crate::pipeline::{Pipeline, PipelineError};
+
+/// What the HTTP routes share.
+#[derive(Clone)]
+pub struct HttpState {
+    pub pipeline: Pipeline,
+    /// Largest body, compressed or not.
+    pub max_body_bytes: usize,
+}
+
+/// The routes of the HTTP source.
+pub fn router(state: HttpState) -> Router {
+    let limit = state.max_body_bytes;
+    Router::new()
+        .route("/v1/logs", post(ingest_logs))
+        .route("/healthz", get(healthz))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Every way an HTTP request can fail, and nothing else decides status codes.
+#[derive(Debug)]
+pub enum HttpError {
+    Malformed(PayloadErrors),
+    BadBody(String),
+    TooLarge(usize),
+    UnsupportedMediaType(String),
+    Pipeline(PipelineError),
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let (status, body) = match self {
+            HttpError::Malformed(errors) => (
+                StatusCode::BAD_REQUEST,
+                json!({
+                    "error": format!(
+                        "{} malformed line{}; nothing from this request was stored",
+                        errors.count,
+                        if errors.count == 1 { "" } else { "s" }
+                    ),
+                    "malformed": errors.count,
+                    "errors": errors.errors,
+                }),
+            ),
+            HttpError::BadBody(message) => (StatusCode::BAD_REQUEST, json!({ "error": message })),
+            HttpError::TooLarge(limit) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({ "error": format!("request body exceeds the limit of {limit} bytes") }),
+            ),
+            HttpError::UnsupportedMediaType(message) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                json!({ "error": message }),
+            ),
+            HttpError::Pipeline(err) => {
+                let status = match err {
+                    PipelineError::Closed => StatusCode::SERVICE_UNAVAILABLE,
+                    PipelineError::Build(_) | PipelineError::Store(_) => {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    }
+                };
+                (
+                    status,
+                    json!({ "error": format!("{err}; nothing from this request was stored") }),
+                )
+            }
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+const JSON_TYPES: &[&str] = &[
+    "application/json",
+    "application/x-ndjson",
+    "application/ndjson",
+    "application/jsonl",
+    "application/jsonlines",
+    "application/x-jsonlines",
+    "application/json-seq",
+    "text/plain",
+];
+
+/// Accepts the JSON family of content types, and a missing one (many shippers send none).
+fn check_content_type(headers: &HeaderMap) -> Result<(), HttpError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let mime = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if JSON_TYPES.contains(&mime.as_str()) {
+        Ok(())
+    } else {
+        Err(HttpError::UnsupportedMediaType(format!(
+            "unsupported Content-Type {mime:?}; send NDJSON or a JSON array as one of {}",
+            JSON_TYPES.join(", ")
+        )))
+    }
+}
+
+/// Undoes `Content-Encoding` (gzip or deflate), refusing to inflate past `limit` bytes.
+pub fn decode_body(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, HttpError> {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let reader: Box<dyn Read + '_> = match encoding.as_str() {
+        "" | "identity" => return Ok(body),
+        "gzip" | "x-gzip" => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
+        "deflate" => Box::new(flate2::read::ZlibDecoder::new(&body[..])),
+        other => {
+            return Err(HttpError::UnsupportedMediaType(format!(
+                "unsupported Content-Encoding {other:?}; use gzip, deflate or none"
+            )));
+        }
+    };
+    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| HttpError::BadBody(format!("cannot decompress the {encoding} body: {e}")))?;
+    if out.len() > limit {
+        return Err(HttpError::TooLarge(limit));
+    }
+    Ok(Bytes::from(out))
+}
+
+async fn ingest_logs(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            HttpError::TooLarge(state.max_body_bytes)
+        } else {
+            HttpError::BadBody(rejection.body_text())
+        }
+    })?;
+    check_content_type(&headers)?;
+    let limit = state.max_body_bytes;
+    let received_at = chrono::Utc::now().timestamp_micros();
+    // Decompressing and parsing a 16 MiB body is tens of milliseconds of CPU: keep it off the
+    // async workers.
+    let parsed = tokio::task::spawn_blocking(move || {
+        let body = decode_body(&headers, body, limit)?;
+        parse_body(&body, received_at, "http").map_err(HttpError::Malformed)
+    })
+    .await
+    .map_err(|e| HttpError::Pipeline(PipelineError::Build(e.to_string())))??;
+    let accepted = state
+        .pipeline
+        .submit(parsed)
+        .await
+        .map_err(HttpError::Pipeline)?;
+    Ok(Json(json!({ "accepted": accepted })))
+}

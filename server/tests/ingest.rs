@@ -1,0 +1,276 @@
+//! The walking skeleton end to end: HTTP ingest → DuckDB → DataFusion → Postgres wire, with the
+//! real binary, real psql and tokio-postgres (extended protocol).
+
+mod support;
+
+use std::io::Write;
+
+use support::{TestServer, ndjson};
+
+async fn post(
+    server: &TestServer,
+    body: impl Into<reqwest::Body>,
+    content_type: &str,
+) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(server.url("/v1/logs"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acknowledged_rows_are_queryable_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+
+    let (status, body) = post(&server, ndjson(3000), "application/x-ndjson").await;
+    assert_eq!(
+        (status, &body),
+        (200, &serde_json::json!({"accepted": 3000}))
+    );
+    // A JSON array is the other accepted shape.
+    let (status, body) = post(
+        &server,
+        r#"[{"message":"array one","service":"arr"},{"message":"array two","service":"arr"}]"#,
+        "application/json",
+    )
+    .await;
+    assert_eq!((status, body["accepted"].as_u64()), (200, Some(2)));
+
+    assert_eq!(server.psql("SELECT count(*) FROM logs").trim(), "3002");
+    assert_eq!(server.psql("SELECT sum(count) FROM stats").trim(), "3002");
+    let by_level = server.psql(
+        "SELECT service, level, count(*) FROM logs WHERE service IN ('api','db','web') \
+         GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
+    );
+    let lines: Vec<&str> = by_level.lines().collect();
+    assert_eq!(lines.len(), 6, "{by_level}");
+    assert_eq!(lines[0], "api|INFO|800");
+    let errors: i64 = lines
+        .iter()
+        .filter(|l| l.contains("|ERROR|"))
+        .map(|l| l.rsplit('|').next().unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(errors, 600);
+    // The last hour is relative to now: the fixture is from 2024, the array rows are from now.
+    assert_eq!(
+        server
+            .psql("SELECT count(*) FROM logs WHERE ts > now() - interval '1 hour'")
+            .trim(),
+        "2"
+    );
+    let recent = server.psql("SELECT * FROM stats ORDER BY minute DESC LIMIT 10");
+    assert_eq!(recent.lines().count(), 10, "{recent}");
+
+    // Attributes keep the unrecognised fields; timestamps are timestamptz text on the wire.
+    let row =
+        server.psql("SELECT ts, attributes, source FROM logs WHERE message = 'request 7 handled'");
+    assert_eq!(
+        row.trim(),
+        "2024-05-01 12:00:07.000000+00|{\"request_id\":7}|http"
+    );
+
+    assert!(server.stop().success());
+    let server = TestServer::start(dir.path());
+    assert_eq!(server.psql("SELECT count(*) FROM logs").trim(), "3002");
+    assert_eq!(server.psql("SELECT sum(count) FROM stats").trim(), "3002");
+    assert_eq!(server.psql("SELECT sum(bytes) > 0 FROM stats").trim(), "t");
+    assert!(server.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_line_rejects_the_whole_request_and_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+    let mut lines: Vec<String> = ndjson(1000).lines().map(str::to_string).collect();
+    lines[416] = r#"{"message": "unterminated"#.to_string();
+    let (status, body) = post(&server, lines.join("\n"), "application/x-ndjson").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["malformed"], 1);
+    assert_eq!(body["errors"][0]["line"], 417);
+    assert!(
+        body["error"].as_str().unwrap().contains("nothing"),
+        "{body}"
+    );
+    assert_eq!(server.psql("SELECT count(*) FROM logs").trim(), "0");
+    assert_eq!(server.psql("SELECT count(*) FROM stats").trim(), "0");
+
+    let (status, body) = post(
+        &server,
+        "{\"timestamp\": \"not a time\"}\n",
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("timestamp"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gzip_bodies_limits_and_content_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(dir.path(), &["--max-body-bytes", "65536"]);
+    let client = reqwest::Client::new();
+
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(ndjson(200).as_bytes()).unwrap();
+    let response = client
+        .post(server.url("/v1/logs"))
+        .header("content-type", "application/x-ndjson")
+        .header("content-encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap()["accepted"],
+        200
+    );
+
+    // Over the limit before decompression, and after (a small gzip that inflates past it).
+    let (status, _) = post(&server, ndjson(2000), "application/x-ndjson").await;
+    assert_eq!(status, 413);
+    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    bomb.write_all(&vec![b' '; 1 << 20]).unwrap();
+    let response = client
+        .post(server.url("/v1/logs"))
+        .header("content-encoding", "gzip")
+        .body(bomb.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+
+    let (status, body) = post(&server, "a=b", "application/x-www-form-urlencoded").await;
+    assert_eq!(status, 415);
+    assert!(
+        body["error"].as_str().unwrap().contains("Content-Type"),
+        "{body}"
+    );
+
+    let response = client
+        .post(server.url("/v1/logs"))
+        .header("content-encoding", "gzip")
+        .body("definitely not gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+
+    assert_eq!(server.psql("SELECT count(*) FROM logs").trim(), "200");
+    let health = client.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn extended_protocol_with_parameters_and_sqlstate_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+    let (status, _) = post(&server, ndjson(300), "application/x-ndjson").await;
+    assert_eq!(status, 200);
+    let client = server.pg().await;
+
+    let since = chrono::DateTime::parse_from_rfc3339("2024-05-01T12:02:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let rows = client
+        .query(
+            "SELECT ts, service, level, message FROM logs WHERE service = $1 AND ts >= $2 ORDER BY ts",
+            &[&"db", &since],
+        )
+        .await
+        .unwrap();
+    // Seconds 120..299 of the fixture, every third one is "db".
+    assert_eq!(rows.len(), 60);
+    let first_ts: chrono::DateTime<chrono::Utc> = rows[0].get(0);
+    assert!(first_ts >= since);
+    assert_eq!(rows[0].get::<_, String>(1), "db");
+
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM logs WHERE level = $1", &[&"ERROR"])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 60);
+
+    let err = client
+        .simple_query("SELECT * FROM no_such_table")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "42P01", "{err}");
+    let err = client.query("SELEC 1", &[]).await.unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "42601", "{err}");
+    let err = client.simple_query("DROP TABLE logs").await.unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "25006", "{err}");
+    assert!(err.as_db_error().unwrap().message().contains("read-only"));
+
+    // The connection survives its errors, and nothing was dropped.
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM logs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 300);
+    // The tables of later stages exist with their final schema.
+    for table in ["insights", "patterns"] {
+        let rows = client
+            .query(&format!("SELECT * FROM {table}"), &[])
+            .await
+            .unwrap();
+        assert!(rows.is_empty());
+    }
+}
+
+#[test]
+fn a_taken_port_or_unusable_data_dir_fails_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let out = std::process::Command::new(support::binary())
+        .args([
+            "serve",
+            "--http-addr",
+            &port,
+            "--pg-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen for HTTP on {port}")),
+        "{stderr}"
+    );
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = std::process::Command::new(support::binary())
+        .args([
+            "serve",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--pg-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(file.join("data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot use data directory"), "{stderr}");
+}

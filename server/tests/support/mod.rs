@@ -1,0 +1,180 @@
+//! Shared helpers for the server's integration tests: start the real `loginsight` binary on
+//! port 0, read its bound addresses back, and stop it by PID.
+
+#![allow(dead_code)] // each test crate uses a different subset
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A running `loginsight serve`.
+pub struct TestServer {
+    child: Child,
+    pub http: SocketAddr,
+    pub pg: SocketAddr,
+    pub data_dir: PathBuf,
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_loginsight")
+}
+
+impl TestServer {
+    pub fn start(data_dir: &Path) -> TestServer {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// Starts the server with extra flags and waits for its ready line.
+    pub fn start_with(data_dir: &Path, extra: &[&str]) -> TestServer {
+        let mut child = Command::new(binary())
+            .args([
+                "serve",
+                "--http-addr",
+                "127.0.0.1:0",
+                "--pg-addr",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .args(extra)
+            .env("LOGINSIGHT_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn loginsight");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.starts_with("loginsight ready") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("server did not print its ready line within 60 s");
+        let field = |name: &str| -> SocketAddr {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{name}=")))
+                .unwrap_or_else(|| panic!("no {name}= in {line:?}"))
+                .parse()
+                .unwrap()
+        };
+        TestServer {
+            http: field("http"),
+            pg: field("pg"),
+            data_dir: data_dir.to_path_buf(),
+            child,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+
+    /// `host=… port=…` connection string for tokio-postgres.
+    pub fn pg_config(&self) -> String {
+        format!(
+            "host={} port={} user=loginsight dbname=loginsight",
+            self.pg.ip(),
+            self.pg.port()
+        )
+    }
+
+    pub async fn pg(&self) -> tokio_postgres::Client {
+        let (client, connection) =
+            tokio_postgres::connect(&self.pg_config(), tokio_postgres::NoTls)
+                .await
+                .expect("connect over the Postgres wire");
+        tokio::spawn(connection);
+        client
+    }
+
+    /// Runs `psql -c sql` with unaligned, tuples-only output and returns stdout.
+    pub fn psql(&self, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                &self.pg.ip().to_string(),
+                "-p",
+                &self.pg.port().to_string(),
+            ])
+            .args([
+                "-U",
+                "loginsight",
+                "-d",
+                "loginsight",
+                "-X",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql failed for {sql:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop within 60 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `n` NDJSON log lines over three services, a fifth of them errors, one per second from
+/// 2024-05-01T12:00:00Z.
+pub fn ndjson(n: usize) -> String {
+    let services = ["api", "db", "web"];
+    let mut out = String::new();
+    for i in 0..n {
+        let level = if i % 5 == 0 { "ERROR" } else { "INFO" };
+        let line = serde_json::json!({
+            "timestamp": 1_714_564_800 + i as i64,
+            "level": level,
+            "service": services[i % 3],
+            "host": format!("host-{}", i % 2),
+            "message": format!("request {i} handled"),
+            "trace_id": format!("{i:032x}"),
+            "request_id": i,
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,80 @@
+//! The Postgres-wire SQL endpoint: DataFusion over the DuckDB store, served with `pgwire`.
+//!
+//! This is the last stage of the pipeline and the only way users read data. The server mounts
+//! it with [`session_context`] (tables `logs`, `stats`, `insights`, `patterns`, plus an emulated
+//! `pg_catalog` for client tools) and [`serve`] (the accept loop). The surface is read-only:
+//! it registers tables and functions and never runs DDL or DML for a client.
+//!
+//! This crate is the only one that names `pgwire`.
+
+mod error;
+mod handlers;
+mod tables;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
+use store::{StoreRef, Table};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+pub use error::{Result, SqlError};
+pub use tables::DuckTable;
+
+/// The catalog clients connect to (`psql -d loginsight`).
+pub const CATALOG: &str = "loginsight";
+/// The schema holding the tables.
+pub const SCHEMA: &str = "public";
+
+/// Builds the DataFusion context clients query: every store table plus `pg_catalog`.
+pub fn session_context(store: StoreRef) -> Result<SessionContext> {
+    let config = SessionConfig::new()
+        .with_default_catalog_and_schema(CATALOG, SCHEMA)
+        .with_information_schema(true);
+    let ctx = SessionContext::new_with_config(config);
+    for table in Table::ALL {
+        ctx.register_table(table.name(), Arc::new(DuckTable::new(store.clone(), table)))?;
+    }
+    setup_pg_catalog(&ctx, CATALOG, EmptyContextProvider).map_err(|e| SqlError::Catalog(*e))?;
+    Ok(ctx)
+}
+
+/// Serves Postgres-wire clients on `listener` until `shutdown` resolves, then stops accepting
+/// and closes open connections. Queries are read-only, so nothing is lost by closing them.
+pub async fn serve(
+    listener: TcpListener,
+    ctx: Arc<SessionContext>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let handlers = Arc::new(handlers::Handlers::new(ctx));
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let (socket, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(err) => {
+                        // Per-connection failures (e.g. the peer reset during accept) must not
+                        // stop the endpoint.
+                        tracing::warn!(error = %err, "accept failed");
+                        continue;
+                    }
+                };
+                let handlers = handlers.clone();
+                connections.spawn(async move {
+                    if let Err(err) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                        tracing::debug!(%peer, error = %err, "connection ended with an error");
+                    }
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    connections.shutdown().await;
+    Ok(())
+}
