@@ -21,6 +21,8 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Most rows written in one group commit; concurrent requests are merged up to this size.
     pub max_commit_rows: usize,
+    /// Mine every message into a pattern (`logs.pattern_id`, the `patterns` table).
+    pub mine_patterns: bool,
 }
 
 impl Default for ServeConfig {
@@ -31,6 +33,7 @@ impl Default for ServeConfig {
             pg_addr: SocketAddr::from(([127, 0, 0, 1], 5433)),
             max_body_bytes: 32 * 1024 * 1024,
             max_commit_rows: 200_000,
+            mine_patterns: true,
         }
     }
 }
@@ -57,6 +60,9 @@ pub struct ServeOverrides {
     /// Most rows per group commit [default: 200000]
     #[arg(long, env = "LOGINSIGHT_MAX_COMMIT_ROWS")]
     pub max_commit_rows: Option<usize>,
+    /// Mine message patterns: true or false [default: true]
+    #[arg(long, env = "LOGINSIGHT_MINE_PATTERNS")]
+    pub mine_patterns: Option<bool>,
 }
 
 impl ServeConfig {
@@ -88,6 +94,9 @@ impl ServeConfig {
         }
         if let Some(v) = o.max_commit_rows {
             config.max_commit_rows = v;
+        }
+        if let Some(v) = o.mine_patterns {
+            config.mine_patterns = v;
         }
         config.validate()?;
         Ok(config)

@@ -5,7 +5,9 @@
 
 mod bench;
 mod config;
+mod mining;
 mod normalise;
+mod patterns_csv;
 mod pipeline;
 mod serve;
 mod sources;
@@ -27,6 +29,12 @@ struct Cli {
 enum Command {
     /// Run the server: HTTP ingest, DuckDB storage and the Postgres-wire SQL endpoint.
     Serve(config::ServeOverrides),
+    /// Mine patterns from one message per line (FILE, or stdin) and print CSV
+    /// `line,pattern_id,template`.
+    Patterns {
+        /// Input file; standard input when absent.
+        file: Option<std::path::PathBuf>,
+    },
     /// Measure a running server.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -51,6 +59,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(overrides) => serve::run(overrides).await,
+            Command::Patterns { file } => patterns_csv::run(file.as_deref()),
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

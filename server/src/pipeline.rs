@@ -10,8 +10,10 @@ use std::thread::JoinHandle;
 
 use arrow::record_batch::RecordBatch;
 use model::{LogBatchBuilder, StatsRollup};
-use store::StoreRef;
+use store::{Commit, StoreRef};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::mining::PatternStage;
 
 /// Requests waiting for the writer; beyond this, sources wait (backpressure).
 const QUEUE_DEPTH: usize = 256;
@@ -42,13 +44,17 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts the writer thread. Join the handle after dropping every `Pipeline` to wait for
     /// the last commit and the final checkpoint.
-    pub fn start(store: StoreRef, max_commit_rows: usize) -> (Pipeline, JoinHandle<()>) {
+    /// `patterns` is the pattern stage, or `None` when mining is switched off.
+    pub fn start(
+        store: StoreRef,
+        max_commit_rows: usize,
+        patterns: Option<PatternStage>,
+    ) -> std::io::Result<(Pipeline, JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let writer = std::thread::Builder::new()
             .name("loginsight-writer".into())
-            .spawn(move || write_loop(store, rx, max_commit_rows))
-            .expect("spawning the writer thread");
-        (Pipeline { jobs: tx }, writer)
+            .spawn(move || write_loop(store, rx, max_commit_rows, patterns))?;
+        Ok((Pipeline { jobs: tx }, writer))
     }
 
     /// Stores the records of `builder`; returns how many once they are committed.
@@ -70,7 +76,12 @@ impl Pipeline {
     }
 }
 
-fn write_loop(store: StoreRef, mut jobs: mpsc::Receiver<Job>, max_commit_rows: usize) {
+fn write_loop(
+    store: StoreRef,
+    mut jobs: mpsc::Receiver<Job>,
+    max_commit_rows: usize,
+    mut patterns: Option<PatternStage>,
+) {
     while let Some(first) = jobs.blocking_recv() {
         let mut rows = first.batch.num_rows();
         let mut group = vec![first];
@@ -83,17 +94,14 @@ fn write_loop(store: StoreRef, mut jobs: mpsc::Receiver<Job>, max_commit_rows: u
                 Err(_) => break,
             }
         }
-        let mut stats = StatsRollup::default();
-        let mut batches = Vec::with_capacity(group.len());
+        let mut commit = Commit::default();
         let mut waiters = Vec::with_capacity(group.len());
         for job in group {
-            stats.merge(job.stats);
-            batches.push(job.batch);
+            commit.stats.merge(job.stats);
+            commit.logs.push(job.batch);
             waiters.push(job.done);
         }
-        let result = store
-            .append_logs(&batches, &stats)
-            .map_err(|e| PipelineError::Store(e.to_string()));
+        let result = write_group(&store, &mut commit, patterns.as_mut());
         if let Err(err) = &result {
             tracing::error!(error = %err, rows, "group commit failed");
         } else {
@@ -103,8 +111,41 @@ fn write_loop(store: StoreRef, mut jobs: mpsc::Receiver<Job>, max_commit_rows: u
             // The request may have gone away (client disconnected); its rows are stored anyway.
             let _ = waiter.send(result.clone());
         }
+        if let Some(stage) = patterns.as_mut() {
+            stage.maybe_save(&store, false);
+        }
+    }
+    if let Some(stage) = patterns.as_mut() {
+        stage.maybe_save(&store, true);
     }
     if let Err(err) = store.checkpoint() {
         tracing::error!(error = %err, "checkpoint on shutdown failed");
     }
+}
+
+fn write_group(
+    store: &StoreRef,
+    commit: &mut Commit,
+    patterns: Option<&mut PatternStage>,
+) -> Result<(), PipelineError> {
+    let started = std::time::Instant::now();
+    if let Some(stage) = patterns {
+        let mined = stage
+            .mine(&mut commit.logs)
+            .map_err(|e| PipelineError::Build(format!("{e:#}")))?;
+        commit.patterns = mined.deltas;
+        commit.merges = mined.merges;
+    }
+    let mined_at = started.elapsed();
+    store
+        .commit(commit)
+        .map_err(|e| PipelineError::Store(e.to_string()))?;
+    tracing::debug!(
+        mine_ms = mined_at.as_millis() as u64,
+        commit_ms = (started.elapsed() - mined_at).as_millis() as u64,
+        patterns = commit.patterns.len(),
+        merges = commit.merges.len(),
+        "group written"
+    );
+    Ok(())
 }

@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::{ServeConfig, ServeOverrides};
+use crate::mining::PatternStage;
 use crate::pipeline::Pipeline;
 use crate::sources::http::{HttpState, router};
 
@@ -28,7 +29,13 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
     let http_addr = http_listener.local_addr()?;
     let pg_addr = pg_listener.local_addr()?;
 
-    let (pipeline, writer) = Pipeline::start(store.clone(), config.max_commit_rows);
+    let patterns = if config.mine_patterns {
+        Some(PatternStage::load(&store).context("cannot restore the pattern miner")?)
+    } else {
+        None
+    };
+    let (pipeline, writer) = Pipeline::start(store.clone(), config.max_commit_rows, patterns)
+        .context("cannot start the writer thread")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
         let mut rx = stop_rx.clone();

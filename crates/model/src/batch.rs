@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayBuilder, ArrayRef, Int64Builder, StringArray, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
@@ -96,8 +96,10 @@ impl LogBatchBuilder {
         self.len() == 0
     }
 
-    /// Finishes the `logs` batch and the `stats` rows that roll it up.
+    /// Finishes the `logs` batch and the `stats` rows that roll it up. `pattern_id` is left
+    /// null: the pipeline's miner fills it in just before the batch is stored.
     pub fn finish(mut self) -> Result<(RecordBatch, StatsRollup), ArrowError> {
+        let rows = self.len();
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.ts.finish()),
             Arc::new(self.received_at.finish()),
@@ -108,6 +110,7 @@ impl LogBatchBuilder {
             Arc::new(self.trace_id.finish()),
             Arc::new(self.attributes.finish()),
             Arc::new(self.source.finish()),
+            Arc::new(StringArray::new_null(rows)),
         ];
         let batch = RecordBatch::try_new(schema::logs(), columns)?;
         Ok((batch, self.stats))

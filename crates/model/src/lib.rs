@@ -7,11 +7,13 @@
 
 mod batch;
 mod level;
+mod pattern;
 pub mod schema;
 mod time;
 
 pub use batch::{LogBatchBuilder, LogRecord, StatsRollup};
 pub use level::Level;
+pub use pattern::{PatternDelta, PatternMerge};
 pub use time::{
     EpochMicros, TimestampError, epoch_int_to_micros, epoch_to_micros, parse_timestamp,
 };

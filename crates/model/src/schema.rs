@@ -41,6 +41,8 @@ static LOGS: LazyLock<SchemaRef> = LazyLock::new(|| {
         text("attributes"),
         // The ingestion channel ("http", "datadog", …), not a field of the payload.
         text("source"),
+        // The mined message template the record belongs to (see `patterns`).
+        text("pattern_id"),
     ]))
 });
 

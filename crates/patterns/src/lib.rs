@@ -21,6 +21,8 @@ mod config;
 mod hash;
 pub mod mask;
 pub mod miner;
+mod redirect;
 
 pub use config::{ConfigError, MinerConfig};
 pub use miner::{Match, Miner, PatternId, PatternState};
+pub use redirect::Redirects;

@@ -18,7 +18,7 @@ use arrow::array::{Array, RecordBatch, RecordBatchOptions, StructArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use duckdb::Connection;
-use model::StatsRollup;
+use model::{PatternDelta, PatternMerge, StatsRollup};
 
 pub use error::{Result, StoreError};
 pub use filter::{CmpOp, Filter, Scalar};
@@ -37,6 +37,19 @@ pub struct Scan {
     /// Rows must satisfy every filter.
     pub filters: Vec<Filter>,
     pub limit: Option<usize>,
+}
+
+/// Everything one group commit writes, in one transaction.
+#[derive(Debug, Default)]
+pub struct Commit {
+    /// `logs` batches in the `model::schema::logs()` schema.
+    pub logs: Vec<RecordBatch>,
+    /// Their per-minute rollup.
+    pub stats: StatsRollup,
+    /// Patterns merged away since the last commit, applied before `patterns`.
+    pub merges: Vec<PatternMerge>,
+    /// Changes to the `patterns` table.
+    pub patterns: Vec<PatternDelta>,
 }
 
 /// The open database. Cheap to share: writes go through one connection under a mutex (the
@@ -97,23 +110,27 @@ impl Store {
         Ok(seed.try_clone()?)
     }
 
-    /// Appends `logs` batches and their `stats` rollup in one transaction: either all rows of
-    /// all batches are durable when this returns `Ok`, or none are.
-    pub fn append_logs(&self, batches: &[RecordBatch], stats: &StatsRollup) -> Result<()> {
+    /// Writes a group commit in one transaction: either everything in it is durable when this
+    /// returns `Ok`, or nothing is.
+    pub fn commit(&self, commit: &Commit) -> Result<()> {
         let conn = self.writer();
         conn.execute_batch("BEGIN TRANSACTION")?;
         let result = (|| -> Result<()> {
+            for merge in &commit.merges {
+                tables::merge_pattern(&conn, merge)?;
+            }
             let mut appender = conn.appender(Table::Logs.name())?;
-            for batch in batches {
+            for batch in &commit.logs {
                 appender.append_record_batch(to_storage(batch)?)?;
             }
             appender.flush()?;
             drop(appender);
-            if !stats.is_empty() {
+            if !commit.stats.is_empty() {
                 let mut appender = conn.appender(Table::Stats.name())?;
-                appender.append_record_batch(to_storage(&stats.to_batch()?)?)?;
+                appender.append_record_batch(to_storage(&commit.stats.to_batch()?)?)?;
                 appender.flush()?;
             }
+            tables::upsert_patterns(&conn, &commit.patterns)?;
             Ok(())
         })();
         match result {
@@ -123,8 +140,46 @@ impl Store {
             }
             Err(err) => {
                 if let Err(rollback) = conn.execute_batch("ROLLBACK") {
-                    tracing::error!(error = %rollback, "rollback after a failed append failed");
+                    tracing::error!(error = %rollback, "rollback after a failed commit failed");
                 }
+                Err(err)
+            }
+        }
+    }
+
+    /// Appends `logs` batches and their `stats` rollup in one transaction.
+    pub fn append_logs(&self, batches: &[RecordBatch], stats: &StatsRollup) -> Result<()> {
+        self.commit(&Commit {
+            logs: batches.to_vec(),
+            stats: stats.clone(),
+            ..Commit::default()
+        })
+    }
+
+    /// The pattern miner's saved model: one JSON document per pattern.
+    pub fn load_pattern_states(&self) -> Result<Vec<String>> {
+        let conn = self.writer();
+        let mut stmt = conn.prepare("SELECT state FROM pattern_state")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Replaces the pattern miner's saved model.
+    pub fn save_pattern_states(&self, states: &[(String, String)]) -> Result<()> {
+        let conn = self.writer();
+        conn.execute_batch("BEGIN TRANSACTION; DELETE FROM pattern_state;")?;
+        let result = (|| -> Result<()> {
+            let mut appender = conn.appender("pattern_state")?;
+            for (id, state) in states {
+                appender.append_row([id.as_str(), state.as_str()])?;
+            }
+            appender.flush()?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+            Err(err) => {
+                let _ = conn.execute_batch("ROLLBACK");
                 Err(err)
             }
         }

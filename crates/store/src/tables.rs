@@ -27,8 +27,12 @@ CREATE TABLE IF NOT EXISTS logs (
     message VARCHAR NOT NULL,
     trace_id VARCHAR,
     attributes VARCHAR,
-    source VARCHAR NOT NULL
+    source VARCHAR NOT NULL,
+    pattern_id VARCHAR
 );
+-- Databases created before pattern mining lack the column; ADD COLUMN appends it last, which
+-- is where the Arrow schema has it.
+ALTER TABLE logs ADD COLUMN IF NOT EXISTS pattern_id VARCHAR;
 CREATE TABLE IF NOT EXISTS stats (
     minute TIMESTAMP NOT NULL,
     service VARCHAR NOT NULL,
@@ -64,6 +68,23 @@ CREATE TABLE IF NOT EXISTS patterns (
     last_seen TIMESTAMP,
     example VARCHAR,
     PRIMARY KEY (pattern_id, service)
+);
+-- Staging for one commit's pattern changes, so they are upserted with one statement: DuckDB's
+-- ON CONFLICT costs milliseconds per statement but little per row.
+CREATE TABLE IF NOT EXISTS pattern_delta (
+    pattern_id VARCHAR,
+    service VARCHAR,
+    level VARCHAR,
+    template VARCHAR,
+    count BIGINT,
+    first_us BIGINT,
+    last_us BIGINT,
+    example VARCHAR
+);
+-- The miner's model (one JSON state per pattern), so pattern ids survive restarts.
+CREATE TABLE IF NOT EXISTS pattern_state (
+    pattern_id VARCHAR NOT NULL,
+    state VARCHAR NOT NULL
 );
 ";
 
@@ -122,5 +143,105 @@ pub(crate) fn compact_stats(conn: &Connection) -> Result<()> {
          COMMIT;"
     ))?;
     tracing::info!(rows, groups, "compacted stats");
+    Ok(())
+}
+
+/// Folds a retired pattern into its survivor: its count and time range into the survivor's
+/// row (or the row is renamed when the survivor has none yet), its rows in `logs` re-pointed.
+/// Rows of a pattern are never older than its `first_seen`, which keeps the `logs` update to
+/// the recent row groups.
+pub(crate) fn merge_pattern(conn: &Connection, merge: &model::PatternMerge) -> Result<()> {
+    let retired: Option<(Option<i64>, String)> = conn
+        .query_row(
+            "SELECT epoch_us(first_seen), service FROM patterns WHERE pattern_id = ?",
+            [&merge.retired],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            duckdb::Error::QueryReturnedNoRows => Ok(None),
+            other => Err(other),
+        })?;
+    let Some((first_seen, service)) = retired else {
+        return Ok(());
+    };
+    let survivor_exists: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM patterns WHERE pattern_id = ? AND service = ?",
+        duckdb::params![merge.survivor, service],
+        |r| r.get(0),
+    )?;
+    if survivor_exists {
+        conn.execute(
+            "UPDATE patterns SET
+               count = patterns.count + r.count,
+               first_seen = least(patterns.first_seen, r.first_seen),
+               last_seen = greatest(patterns.last_seen, r.last_seen)
+             FROM (SELECT count, first_seen, last_seen FROM patterns
+                   WHERE pattern_id = ? AND service = ?) AS r
+             WHERE patterns.pattern_id = ? AND patterns.service = ?",
+            duckdb::params![merge.retired, service, merge.survivor, service],
+        )?;
+        conn.execute(
+            "DELETE FROM patterns WHERE pattern_id = ? AND service = ?",
+            duckdb::params![merge.retired, service],
+        )?;
+    } else {
+        conn.execute(
+            "UPDATE patterns SET pattern_id = ? WHERE pattern_id = ? AND service = ?",
+            duckdb::params![merge.survivor, merge.retired, service],
+        )?;
+    }
+    match first_seen {
+        Some(since) => conn.execute(
+            "UPDATE logs SET pattern_id = ? WHERE pattern_id = ? AND ts >= make_timestamp(?)",
+            duckdb::params![merge.survivor, merge.retired, since],
+        )?,
+        None => conn.execute(
+            "UPDATE logs SET pattern_id = ? WHERE pattern_id = ?",
+            duckdb::params![merge.survivor, merge.retired],
+        )?,
+    };
+    Ok(())
+}
+
+const LEVEL_ORDER: &str = "['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL']";
+
+/// Adds a commit's pattern changes: new patterns are inserted, known ones get their count,
+/// time range, template and (if more severe) level updated.
+pub(crate) fn upsert_patterns(conn: &Connection, deltas: &[model::PatternDelta]) -> Result<()> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    conn.execute_batch("DELETE FROM pattern_delta")?;
+    let mut appender = conn.appender("pattern_delta")?;
+    for d in deltas {
+        appender.append_row(duckdb::params![
+            d.pattern_id,
+            d.service,
+            d.level,
+            d.template,
+            d.count,
+            d.first_seen,
+            d.last_seen,
+            d.example
+        ])?;
+    }
+    appender.flush()?;
+    drop(appender);
+    conn.execute_batch(&format!(
+        "INSERT INTO patterns
+         SELECT pattern_id, service, level, template, count, make_timestamp(first_us),
+                make_timestamp(last_us), example
+         FROM pattern_delta
+         ON CONFLICT (pattern_id, service) DO UPDATE SET
+           count = patterns.count + excluded.count,
+           first_seen = least(patterns.first_seen, excluded.first_seen),
+           last_seen = greatest(patterns.last_seen, excluded.last_seen),
+           template = excluded.template,
+           level = CASE WHEN coalesce(list_position({LEVEL_ORDER}, excluded.level), 0)
+                           > coalesce(list_position({LEVEL_ORDER}, patterns.level), 0)
+                        THEN excluded.level ELSE patterns.level END;
+         DELETE FROM pattern_delta;"
+    ))?;
     Ok(())
 }
