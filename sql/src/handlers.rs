@@ -25,6 +25,8 @@ use pgwire::api::results::Response;
 use pgwire::api::{ClientInfo, ConnectionManager, ErrorHandler, PgWireServerHandlers};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 
+use crate::session::{SessionHook, no_rows_plan};
+
 /// Every handler one connection needs; shared by all connections.
 pub(crate) struct Handlers {
     session: Arc<DfSessionService>,
@@ -37,6 +39,7 @@ impl Handlers {
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             // First, so nothing after it ever sees a statement that writes.
             Arc::new(ReadOnlyHook),
+            Arc::new(SessionHook),
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
@@ -106,6 +109,7 @@ fn refuse(statement: &Statement) -> Option<PgWireResult<()>> {
         | Statement::Close { .. }
         | Statement::Deallocate { .. }
         | Statement::Discard { .. }
+        | Statement::UNLISTEN { .. }
         | Statement::Reset(_) => true,
         _ => false,
     };
@@ -165,7 +169,7 @@ impl QueryHook for ReadOnlyHook {
         _ctx: &SessionContext,
         _client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
-        refuse(statement).map(|r| r.map(|()| unreachable_plan()))
+        refuse(statement).map(|r| r.map(|()| no_rows_plan()))
     }
 
     async fn handle_extended_query(
@@ -178,14 +182,6 @@ impl QueryHook for ReadOnlyHook {
     ) -> Option<PgWireResult<Response>> {
         refuse(statement).map(|r| r.map(|()| Response::EmptyQuery))
     }
-}
-
-/// `refuse` only ever returns errors; this satisfies the type of its `Ok` arm.
-fn unreachable_plan() -> LogicalPlan {
-    LogicalPlan::EmptyRelation(datafusion::logical_expr::EmptyRelation {
-        produce_one_row: false,
-        schema: Arc::new(datafusion::common::DFSchema::empty()),
-    })
 }
 
 /// Turns every error into a Postgres error with a meaningful SQLSTATE, so clients see
@@ -239,6 +235,9 @@ pub(crate) fn classify(err: &(dyn std::error::Error + 'static)) -> (&'static str
             }
         }
         DataFusionError::Execution(msg) if msg.contains("Division by zero") => "22012",
+        DataFusionError::Execution(msg) if msg.contains("unrecognized configuration parameter") => {
+            "42704"
+        }
         DataFusionError::ArrowError(e, _) if e.to_string().contains("Divide by zero") => "22012",
         _ => "XX000",
     };
@@ -270,6 +269,8 @@ mod tests {
             "ROLLBACK",
             "DISCARD ALL",
             "DEALLOCATE ALL",
+            "RESET ALL",
+            "UNLISTEN *",
         ] {
             assert!(refuse(&parse(sql)).is_none(), "{sql}");
         }

@@ -9,6 +9,7 @@
 
 mod error;
 mod handlers;
+mod session;
 mod tables;
 
 use std::future::Future;
@@ -39,6 +40,7 @@ pub fn session_context(store: StoreRef) -> Result<SessionContext> {
         ctx.register_table(table.name(), Arc::new(DuckTable::new(store.clone(), table)))?;
     }
     setup_pg_catalog(&ctx, CATALOG, EmptyContextProvider).map_err(|e| SqlError::Catalog(*e))?;
+    session::register_functions(&ctx);
     Ok(ctx)
 }
 
