@@ -114,8 +114,7 @@ impl Store {
     /// returns `Ok`, or nothing is.
     pub fn commit(&self, commit: &Commit) -> Result<()> {
         let conn = self.writer();
-        conn.execute_batch("BEGIN TRANSACTION")?;
-        let result = (|| -> Result<()> {
+        in_transaction(&conn, || {
             for merge in &commit.merges {
                 tables::merge_pattern(&conn, merge)?;
             }
@@ -130,21 +129,8 @@ impl Store {
                 appender.append_record_batch(to_storage(&commit.stats.to_batch()?)?)?;
                 appender.flush()?;
             }
-            tables::upsert_patterns(&conn, &commit.patterns)?;
-            Ok(())
-        })();
-        match result {
-            Ok(()) => {
-                conn.execute_batch("COMMIT")?;
-                Ok(())
-            }
-            Err(err) => {
-                if let Err(rollback) = conn.execute_batch("ROLLBACK") {
-                    tracing::error!(error = %rollback, "rollback after a failed commit failed");
-                }
-                Err(err)
-            }
-        }
+            tables::upsert_patterns(&conn, &commit.patterns)
+        })
     }
 
     /// Appends `logs` batches and their `stats` rollup in one transaction.
@@ -167,22 +153,15 @@ impl Store {
     /// Replaces the pattern miner's saved model.
     pub fn save_pattern_states(&self, states: &[(String, String)]) -> Result<()> {
         let conn = self.writer();
-        conn.execute_batch("BEGIN TRANSACTION; DELETE FROM pattern_state;")?;
-        let result = (|| -> Result<()> {
+        in_transaction(&conn, || {
+            conn.execute_batch("DELETE FROM pattern_state")?;
             let mut appender = conn.appender("pattern_state")?;
             for (id, state) in states {
                 appender.append_row([id.as_str(), state.as_str()])?;
             }
             appender.flush()?;
             Ok(())
-        })();
-        match result {
-            Ok(()) => Ok(conn.execute_batch("COMMIT")?),
-            Err(err) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                Err(err)
-            }
-        }
+        })
     }
 
     /// Writes everything in the write-ahead log into the database file. Called on shutdown so
@@ -258,6 +237,20 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+/// Runs `work` in one transaction on `conn`: committed if it succeeds, rolled back if not.
+fn in_transaction(conn: &Connection, work: impl FnOnce() -> Result<()>) -> Result<()> {
+    conn.execute_batch("BEGIN TRANSACTION")?;
+    match work() {
+        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+        Err(err) => {
+            if let Err(rollback) = conn.execute_batch("ROLLBACK") {
+                tracing::error!(error = %rollback, "rollback after a failed transaction failed");
+            }
+            Err(err)
+        }
     }
 }
 
