@@ -33,11 +33,6 @@ impl Redirects {
         }
         id
     }
-
-    /// Whether any merge was recorded.
-    pub fn is_empty(&self) -> bool {
-        self.to.is_empty()
-    }
 }
 
 #[cfg(test)]
