@@ -9,33 +9,27 @@ Prints `ok <name>` / `FAIL <name>: <reason>` per check; exits 0 only if every ch
 import asyncio
 import datetime as dt
 import json
-import os
 import sys
 import traceback
 
 import asyncpg
 
-UTC = dt.timezone.utc
-T0 = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+from pgcheck import T0, TYPES_SQL, describe, env, eq, report, summary
+
 PARAM_SQL = (
     "SELECT ts, level, service, host, message FROM logs "
     "WHERE service = $1 AND ts >= $2 ORDER BY ts"
 )
-TYPES_SQL = (
-    "SELECT 1::int4 AS i4, 2::int8 AS i8, 1.5::float8 AS f8, 'x'::text AS t, "
-    "NULL::text AS n, true AS b"
-)
 TIMEOUT = 20
-
-results = []
 
 
 def dsn_kwargs():
+    pg = env()
     return dict(
-        host=os.environ.get("PGHOST", "127.0.0.1"),
-        port=int(os.environ.get("PGPORT", "5432")),
-        user=os.environ.get("PGUSER", "loginsight"),
-        database=os.environ.get("PGDATABASE", "loginsight"),
+        host=pg["host"],
+        port=int(pg["port"]),
+        user=pg["user"],
+        database=pg["database"],
         timeout=10,
         command_timeout=TIMEOUT,
     )
@@ -43,21 +37,6 @@ def dsn_kwargs():
 
 async def connect():
     return await asyncpg.connect(**dsn_kwargs())
-
-
-def describe(e):
-    code = getattr(e, "sqlstate", None)
-    msg = str(e).strip().replace("\n", " | ")
-    return f"{type(e).__module__}.{type(e).__name__}" + (f" [SQLSTATE {code}]" if code else "") + f": {msg}"
-
-
-def report(name, err):
-    results.append((name, err))
-    print(f"ok {name}" if err is None else f"FAIL {name}: {err}", flush=True)
-
-
-def eq(actual, expected, what=""):
-    assert actual == expected, f"{what} expected {expected!r}, got {actual!r}"
 
 
 def check_param_rows(rows):
@@ -342,9 +321,7 @@ async def main():
 
     if c.conn is not None and not c.conn.is_closed():
         await c.conn.close()
-    failed = [n for n, e in results if e is not None]
-    print(f"asyncpg: {len(results) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed else 0
+    return summary("asyncpg")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ Prints `ok <name>` / `FAIL <name>: <reason>` per check; exits 0 only if every ch
 """
 import datetime as dt
 import json
-import os
 import sys
 import traceback
 
@@ -15,45 +14,25 @@ import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
 
-UTC = dt.timezone.utc
-T0 = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+from pgcheck import T0, TYPES_SQL, describe, env, eq, report, summary
+
 PARAM_SQL = (
     "SELECT ts, level, service, host, message FROM logs "
     "WHERE service = %s AND ts >= %s ORDER BY ts"
 )
-TYPES_SQL = (
-    "SELECT 1::int4 AS i4, 2::int8 AS i8, 1.5::float8 AS f8, 'x'::text AS t, "
-    "NULL::text AS n, true AS b"
-)
-
-results = []
 
 
 def connect(autocommit=True):
+    pg = env()
     conn = psycopg2.connect(
-        host=os.environ.get("PGHOST", "127.0.0.1"),
-        port=os.environ.get("PGPORT", "5432"),
-        user=os.environ.get("PGUSER", "loginsight"),
-        dbname=os.environ.get("PGDATABASE", "loginsight"),
+        host=pg["host"],
+        port=pg["port"],
+        user=pg["user"],
+        dbname=pg["database"],
         connect_timeout=10,
     )
     conn.autocommit = autocommit
     return conn
-
-
-def describe(e):
-    code = getattr(e, "pgcode", None)
-    msg = str(e).strip().replace("\n", " | ")
-    return f"{type(e).__module__}.{type(e).__name__}" + (f" [SQLSTATE {code}]" if code else "") + f": {msg}"
-
-
-def report(name, err):
-    results.append((name, err))
-    print(f"ok {name}" if err is None else f"FAIL {name}: {err}", flush=True)
-
-
-def eq(actual, expected, what=""):
-    assert actual == expected, f"{what} expected {expected!r}, got {actual!r}"
 
 
 class Checker:
@@ -246,9 +225,7 @@ def main():
 
     if c.conn is not None:
         c.conn.close()
-    failed = [n for n, e in results if e is not None]
-    print(f"psycopg2: {len(results) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed else 0
+    return summary("psycopg2")
 
 
 if __name__ == "__main__":

@@ -11,26 +11,21 @@ import traceback
 
 import psycopg
 
-UTC = dt.timezone.utc
-T0 = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+from pgcheck import T0, TYPES_SQL, describe, env, eq, report, summary
+
 PARAM_SQL = (
     "SELECT ts, level, service, host, message FROM logs "
     "WHERE service = %s AND ts >= %s ORDER BY ts"
 )
-TYPES_SQL = (
-    "SELECT 1::int4 AS i4, 2::int8 AS i8, 1.5::float8 AS f8, 'x'::text AS t, "
-    "NULL::text AS n, true AS b"
-)
-
-results = []  # (name, error-or-None)
 
 
 def conninfo():
+    pg = env()
     return dict(
-        host=os.environ.get("PGHOST", "127.0.0.1"),
-        port=os.environ.get("PGPORT", "5432"),
-        user=os.environ.get("PGUSER", "loginsight"),
-        dbname=os.environ.get("PGDATABASE", "loginsight"),
+        host=pg["host"],
+        port=pg["port"],
+        user=pg["user"],
+        dbname=pg["database"],
         connect_timeout=10,
     )
 
@@ -64,24 +59,6 @@ class Checker:
             report(name, describe(e))
         else:
             report(name, None)
-
-
-def describe(e):
-    code = getattr(e, "sqlstate", None)
-    msg = str(e).strip().replace("\n", " | ")
-    return f"{type(e).__module__}.{type(e).__name__}" + (f" [SQLSTATE {code}]" if code else "") + f": {msg}"
-
-
-def report(name, err):
-    results.append((name, err))
-    if err is None:
-        print(f"ok {name}", flush=True)
-    else:
-        print(f"FAIL {name}: {err}", flush=True)
-
-
-def eq(actual, expected, what=""):
-    assert actual == expected, f"{what} expected {expected!r}, got {actual!r}"
 
 
 def expect_sqlstate(conn, sql, code):
@@ -367,9 +344,7 @@ def main():
     if c.conn is not None:
         c.conn.close()
 
-    failed = [n for n, e in results if e is not None]
-    print(f"psycopg3: {len(results) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed else 0
+    return summary("psycopg3")
 
 
 if __name__ == "__main__":
