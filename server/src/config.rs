@@ -23,6 +23,126 @@ pub struct ServeConfig {
     pub max_commit_rows: usize,
     /// Mine every message into a pattern (`logs.pattern_id`, the `patterns` table).
     pub mine_patterns: bool,
+    /// Where insights are stored: empty for the DuckDB file, or a `postgres://` URL.
+    pub insights_url: String,
+    /// Which records go to analysis.
+    pub routing: RoutingConfig,
+    /// The event bus: embedded queue, or Kafka when `brokers` is set.
+    pub bus: BusConfig,
+    /// How the analysis worker (in-process in embedded mode) cuts batches.
+    pub worker: WorkerConfig,
+}
+
+/// Routing rules: a record goes to analysis when its level is at least `min_level` or its
+/// message matches a keyword (case-insensitive, whole word) or a pattern (a regex), and
+/// matches no `exclude` regex.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoutingConfig {
+    pub min_level: String,
+    pub keywords: Vec<String>,
+    pub patterns: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            min_level: "ERROR".into(),
+            keywords: [
+                "error",
+                "panic",
+                "exception",
+                "fatal",
+                "critical",
+                "traceback",
+            ]
+            .map(String::from)
+            .to_vec(),
+            patterns: Vec::new(),
+            exclude: Vec::new(),
+        }
+    }
+}
+
+/// The bus. With no `brokers` the analysis queue is a table in the DuckDB file and the worker
+/// runs inside `serve`; with brokers, that table is the outbox relayed to Kafka.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    /// Kafka bootstrap servers (`host:port,…`); empty for the embedded queue.
+    pub brokers: String,
+    pub analyze_topic: String,
+    pub insights_topic: String,
+    /// Partitions of the topics when `serve` creates them.
+    pub partitions: i32,
+    pub replication: i32,
+    pub create_topics: bool,
+    /// How long one message may wait for the broker before it is retried from the outbox.
+    pub delivery_timeout_ms: u64,
+    /// Consumer group of the servers storing insights from `ai.insights.processed`.
+    pub insights_group: String,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        let k = bus::KafkaConfig::default();
+        BusConfig {
+            brokers: String::new(),
+            analyze_topic: k.analyze_topic,
+            insights_topic: k.insights_topic,
+            partitions: k.partitions,
+            replication: k.replication,
+            create_topics: k.create_topics,
+            delivery_timeout_ms: k.delivery_timeout.as_millis() as u64,
+            insights_group: "loginsight-insights".into(),
+        }
+    }
+}
+
+impl BusConfig {
+    /// The Kafka settings, or `None` for the embedded queue.
+    pub fn kafka(&self) -> Option<bus::KafkaConfig> {
+        (!self.brokers.trim().is_empty()).then(|| bus::KafkaConfig {
+            brokers: self.brokers.trim().to_string(),
+            analyze_topic: self.analyze_topic.clone(),
+            insights_topic: self.insights_topic.clone(),
+            partitions: self.partitions,
+            replication: self.replication,
+            create_topics: self.create_topics,
+            delivery_timeout: std::time::Duration::from_millis(self.delivery_timeout_ms),
+        })
+    }
+}
+
+/// Batching of the analysis worker.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    pub batch_size: usize,
+    pub linger_ms: u64,
+    /// Consumer group of `loginsight worker` processes.
+    pub group: String,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        let b = worker::BatchConfig::default();
+        WorkerConfig {
+            batch_size: b.max_events,
+            linger_ms: b.linger.as_millis() as u64,
+            group: "loginsight-workers".into(),
+        }
+    }
+}
+
+impl WorkerConfig {
+    pub fn batch(&self) -> worker::BatchConfig {
+        worker::BatchConfig {
+            max_events: self.batch_size,
+            linger: std::time::Duration::from_millis(self.linger_ms),
+        }
+    }
 }
 
 impl Default for ServeConfig {
@@ -34,6 +154,10 @@ impl Default for ServeConfig {
             max_body_bytes: 32 * 1024 * 1024,
             max_commit_rows: 200_000,
             mine_patterns: true,
+            insights_url: String::new(),
+            routing: RoutingConfig::default(),
+            bus: BusConfig::default(),
+            worker: WorkerConfig::default(),
         }
     }
 }
@@ -63,6 +187,18 @@ pub struct ServeOverrides {
     /// Mine message patterns: true or false [default: true]
     #[arg(long, env = "LOGINSIGHT_MINE_PATTERNS")]
     pub mine_patterns: Option<bool>,
+    /// Kafka bootstrap servers (host:port,...); without them the embedded queue is used
+    #[arg(long, env = "LOGINSIGHT_BROKERS")]
+    pub brokers: Option<String>,
+    /// Store insights in PostgreSQL (postgres://user:password@host/db) instead of DuckDB
+    #[arg(long, env = "LOGINSIGHT_INSIGHTS_URL")]
+    pub insights_url: Option<String>,
+    /// Analysis batch size [default: 1000]
+    #[arg(long, env = "LOGINSIGHT_BATCH_SIZE")]
+    pub batch_size: Option<usize>,
+    /// How long a batch waits to fill, in milliseconds [default: 500]
+    #[arg(long, env = "LOGINSIGHT_LINGER_MS")]
+    pub linger_ms: Option<u64>,
 }
 
 impl ServeConfig {
@@ -98,6 +234,18 @@ impl ServeConfig {
         if let Some(v) = o.mine_patterns {
             config.mine_patterns = v;
         }
+        if let Some(v) = o.brokers {
+            config.bus.brokers = v;
+        }
+        if let Some(v) = o.insights_url {
+            config.insights_url = v;
+        }
+        if let Some(v) = o.batch_size {
+            config.worker.batch_size = v;
+        }
+        if let Some(v) = o.linger_ms {
+            config.worker.linger_ms = v;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -112,6 +260,14 @@ impl ServeConfig {
         if self.max_commit_rows == 0 {
             bail!("max_commit_rows must be at least 1");
         }
+        if self.worker.batch_size == 0 {
+            bail!("worker.batch_size must be at least 1");
+        }
+        let url = &self.insights_url;
+        if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            bail!("insights_url must be a postgres:// URL (or empty for the DuckDB file)");
+        }
+        crate::route::Router::new(&self.routing)?;
         Ok(())
     }
 }
@@ -145,6 +301,15 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/from/file"));
         assert_eq!(config.http_addr.port(), 9100);
         assert_eq!(config.pg_addr.port(), 5433);
+    }
+
+    #[test]
+    fn a_bad_routing_regex_is_named() {
+        let mut config = ServeConfig::default();
+        config.routing.patterns = vec!["ok".into(), "(unclosed".into()];
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("routing.patterns[1]"), "{err}");
+        assert!(err.contains("(unclosed"), "{err}");
     }
 
     #[test]

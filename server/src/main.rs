@@ -1,16 +1,24 @@
 //! `loginsight`: the one user-facing binary.
 //!
-//! `serve` hosts the whole pipeline in one process: sources → normalise → pipeline (group
-//! commit into DuckDB) → the Postgres-wire SQL endpoint. `bench` measures it from outside.
+//! `serve` hosts the whole pipeline in one process: sources → normalise → pipeline (mine,
+//! route, group commit into DuckDB) → analysis (embedded worker, or the Kafka relay) →
+//! insights → the Postgres-wire SQL endpoint. `worker` is the analysis worker on Kafka.
+//! `bench` measures a running server from outside.
 
+mod analysis;
 mod bench;
 mod config;
+mod insights;
+mod metrics;
 mod mining;
 mod normalise;
 mod patterns_csv;
 mod pipeline;
+mod relay;
+mod route;
 mod serve;
 mod sources;
+mod worker_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +37,8 @@ struct Cli {
 enum Command {
     /// Run the server: HTTP ingest, DuckDB storage and the Postgres-wire SQL endpoint.
     Serve(config::ServeOverrides),
+    /// Run an analysis worker on Kafka (`logs.to.analyze` → `ai.insights.processed`).
+    Worker(worker_cmd::WorkerArgs),
     /// Mine patterns from one message per line (FILE, or stdin) and print CSV
     /// `line,pattern_id,template`.
     Patterns {
@@ -59,6 +69,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(overrides) => serve::run(overrides).await,
+            Command::Worker(args) => worker_cmd::run(args).await,
             Command::Patterns { file } => patterns_csv::run(file.as_deref()),
             Command::Bench(cmd) => bench::run(cmd).await,
         }

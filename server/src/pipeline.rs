@@ -1,19 +1,24 @@
 //! The pipeline: batches from every source → the store, with group commit. It alone
-//! acknowledges: a source's `submit` returns only after its rows are committed in DuckDB.
+//! acknowledges: a source's `submit` returns only after its rows are committed in DuckDB, and
+//! with them the analysis-queue entries of the records the routing rules selected.
 //!
 //! One writer thread owns the writes. It takes the first waiting batch, merges whatever else
 //! is already queued (up to `max_commit_rows`), appends them all and the `stats` rollup in one
 //! transaction, and then answers every request of the group. Under load this turns many small
 //! commits into few large ones without delaying a lone request.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use arrow::record_batch::RecordBatch;
 use model::{LogBatchBuilder, StatsRollup};
 use store::{Commit, StoreRef};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
+use crate::metrics::Metrics;
 use crate::mining::PatternStage;
+use crate::route::Router;
 
 /// Requests waiting for the writer; beyond this, sources wait (backpressure).
 const QUEUE_DEPTH: usize = 256;
@@ -35,6 +40,17 @@ struct Job {
     done: oneshot::Sender<Result<(), PipelineError>>,
 }
 
+/// What the writer thread does besides writing: mining, routing, and telling the consumers
+/// of the analysis queue that it grew.
+pub struct Stages {
+    /// The pattern stage, or `None` when mining is switched off.
+    pub patterns: Option<PatternStage>,
+    pub router: Router,
+    /// Notified after a commit that queued events.
+    pub queued: Arc<Notify>,
+    pub metrics: Metrics,
+}
+
 /// The handle sources submit to. Cloning is cheap; the writer stops when every handle is gone.
 #[derive(Clone)]
 pub struct Pipeline {
@@ -44,16 +60,15 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts the writer thread. Join the handle after dropping every `Pipeline` to wait for
     /// the last commit and the final checkpoint.
-    /// `patterns` is the pattern stage, or `None` when mining is switched off.
     pub fn start(
         store: StoreRef,
         max_commit_rows: usize,
-        patterns: Option<PatternStage>,
+        stages: Stages,
     ) -> std::io::Result<(Pipeline, JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let writer = std::thread::Builder::new()
             .name("loginsight-writer".into())
-            .spawn(move || write_loop(store, rx, max_commit_rows, patterns))?;
+            .spawn(move || write_loop(store, rx, max_commit_rows, stages))?;
         Ok((Pipeline { jobs: tx }, writer))
     }
 
@@ -80,7 +95,7 @@ fn write_loop(
     store: StoreRef,
     mut jobs: mpsc::Receiver<Job>,
     max_commit_rows: usize,
-    mut patterns: Option<PatternStage>,
+    mut stages: Stages,
 ) {
     while let Some(first) = jobs.blocking_recv() {
         let mut rows = first.batch.num_rows();
@@ -101,21 +116,26 @@ fn write_loop(
             commit.logs.push(job.batch);
             waiters.push(job.done);
         }
-        let result = write_group(&store, &mut commit, patterns.as_mut());
+        let result = write_group(&store, &mut commit, &mut stages);
         if let Err(err) = &result {
             tracing::error!(error = %err, rows, "group commit failed");
         } else {
             tracing::debug!(rows, requests = waiters.len(), "group commit");
+            stages.metrics.ingested.inc_by(rows as u64);
+            if !commit.errors.is_empty() {
+                stages.metrics.routed.inc_by(commit.errors.len() as u64);
+                stages.queued.notify_one();
+            }
         }
         for waiter in waiters {
             // The request may have gone away (client disconnected); its rows are stored anyway.
             let _ = waiter.send(result.clone());
         }
-        if let Some(stage) = patterns.as_mut() {
+        if let Some(stage) = stages.patterns.as_mut() {
             stage.maybe_save(&store, false);
         }
     }
-    if let Some(stage) = patterns.as_mut() {
+    if let Some(stage) = stages.patterns.as_mut() {
         stage.maybe_save(&store, true);
     }
     if let Err(err) = store.checkpoint() {
@@ -126,16 +146,22 @@ fn write_loop(
 fn write_group(
     store: &StoreRef,
     commit: &mut Commit,
-    patterns: Option<&mut PatternStage>,
+    stages: &mut Stages,
 ) -> Result<(), PipelineError> {
     let started = std::time::Instant::now();
-    if let Some(stage) = patterns {
+    if let Some(stage) = stages.patterns.as_mut() {
         let mined = stage
             .mine(&mut commit.logs)
             .map_err(|e| PipelineError::Build(format!("{e:#}")))?;
         commit.patterns = mined.deltas;
         commit.merges = mined.merges;
     }
+    let templates: HashMap<String, String> = commit
+        .patterns
+        .iter()
+        .map(|d| (d.pattern_id.clone(), d.template.clone()))
+        .collect();
+    commit.errors = stages.router.select(&commit.logs, &templates);
     let mined_at = started.elapsed();
     store
         .commit(commit)
@@ -145,6 +171,7 @@ fn write_group(
         commit_ms = (started.elapsed() - mined_at).as_millis() as u64,
         patterns = commit.patterns.len(),
         merges = commit.merges.len(),
+        routed = commit.errors.len(),
         "group written"
     );
     Ok(())

@@ -1,15 +1,20 @@
-//! `loginsight serve`: wires the store, the pipeline, the sources and the SQL endpoint
-//! together, and shuts them down in order on SIGINT/SIGTERM.
+//! `loginsight serve`: wires the store, the pipeline, the sources, the analysis path (embedded
+//! worker, or Kafka relay + results consumer) and the SQL endpoint together, and shuts them
+//! down in order on SIGINT/SIGTERM.
 
 use std::sync::Arc;
 
 use anyhow::Context;
+use futures::FutureExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::analysis::EmbeddedWorker;
 use crate::config::{ServeConfig, ServeOverrides};
+use crate::metrics::Metrics;
 use crate::mining::PatternStage;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, Stages};
+use crate::route::Router;
 use crate::sources::http::{HttpState, router};
 
 pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
@@ -18,7 +23,18 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
         store::Store::open(&config.data_dir)
             .with_context(|| format!("cannot use data directory {}", config.data_dir.display()))?,
     );
-    let ctx = Arc::new(sql::session_context(store.clone())?);
+    let kafka = config.bus.kafka();
+    if let Some(kafka) = &kafka {
+        bus::check_and_create_topics(kafka).await.context(
+            "the Kafka bus is configured (--brokers) but not usable; start the brokers or drop \
+             --brokers to use the embedded queue",
+        )?;
+    }
+    let insight_store = crate::insights::open(&config.insights_url, &store).await?;
+    let ctx = Arc::new(sql::session_context_with(
+        store.clone(),
+        insight_store.sql_source(),
+    )?);
 
     let http_listener = TcpListener::bind(config.http_addr)
         .await
@@ -34,9 +50,50 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
     } else {
         None
     };
-    let (pipeline, writer) = Pipeline::start(store.clone(), config.max_commit_rows, patterns)
+    let metrics = Metrics::new();
+    let queued = Arc::new(tokio::sync::Notify::new());
+    let stages = Stages {
+        patterns,
+        router: Router::new(&config.routing)?,
+        queued: queued.clone(),
+        metrics: metrics.clone(),
+    };
+    let (pipeline, writer) = Pipeline::start(store.clone(), config.max_commit_rows, stages)
         .context("cannot start the writer thread")?;
     let (stop_tx, stop_rx) = watch::channel(false);
+
+    // The analysis path: in-process worker on the embedded queue, or relay + results consumer.
+    let mut background = tokio::task::JoinSet::new();
+    match &kafka {
+        None => {
+            let worker = EmbeddedWorker {
+                store: store.clone(),
+                sink: insight_store.clone(),
+                analyst: Arc::new(worker::ShapeAnalyst),
+                batch: config.worker.batch(),
+                queued: queued.clone(),
+                metrics: metrics.clone(),
+            };
+            background.spawn(worker.run(stop_rx.clone()).map(|()| Ok(())));
+        }
+        Some(kafka) => {
+            background.spawn(crate::relay::run(
+                kafka.clone(),
+                store.clone(),
+                queued.clone(),
+                metrics.clone(),
+                stop_rx.clone(),
+            ));
+            background.spawn(crate::insights::consume_results(
+                kafka.clone(),
+                config.bus.insights_group.clone(),
+                store.clone(),
+                insight_store.clone(),
+                metrics.clone(),
+                stop_rx.clone(),
+            ));
+        }
+    }
     let stopped = move || {
         let mut rx = stop_rx.clone();
         async move {
@@ -48,6 +105,8 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
         let app = router(HttpState {
             pipeline,
             max_body_bytes: config.max_body_bytes,
+            metrics: metrics.clone(),
+            store: store.clone(),
         });
         let stopped = stopped();
         async move {
@@ -58,7 +117,13 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
     });
     let pg = tokio::spawn(sql::serve(pg_listener, ctx, stopped()));
 
-    tracing::info!(%http_addr, %pg_addr, data_dir = %config.data_dir.display(), "serving");
+    tracing::info!(
+        %http_addr,
+        %pg_addr,
+        data_dir = %config.data_dir.display(),
+        bus = if kafka.is_some() { "kafka" } else { "embedded" },
+        "serving"
+    );
     // A machine-readable line on stdout, so scripts and tests can find the bound ports.
     println!("loginsight ready http={http_addr} pg={pg_addr}");
 
@@ -71,6 +136,14 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
         .context("HTTP server task")?
         .context("HTTP server")?;
     pg.await.context("SQL server task")?.context("SQL server")?;
+    // The analysis path finishes its batch in progress; what is left stays queued.
+    while let Some(done) = background.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!(error = %format!("{err:#}"), "analysis task failed"),
+            Err(err) => tracing::error!(error = %err, "analysis task panicked"),
+        }
+    }
     // With every handle gone the writer drains its queue, checkpoints and exits.
     tokio::task::spawn_blocking(move || writer.join())
         .await?
@@ -79,7 +152,7 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 pub use error::{Result, SqlError};
-pub use tables::DuckTable;
+pub use tables::{BatchSource, DuckTable, ExternalTable};
 
 /// The catalog clients connect to (`psql -d loginsight`).
 pub const CATALOG: &str = "loginsight";
@@ -32,12 +32,29 @@ pub const SCHEMA: &str = "public";
 
 /// Builds the DataFusion context clients query: every store table plus `pg_catalog`.
 pub fn session_context(store: StoreRef) -> Result<SessionContext> {
+    session_context_with(store, None)
+}
+
+/// Like [`session_context`], with `insights` read from `insights` instead of the store when
+/// given (insights kept in PostgreSQL).
+pub fn session_context_with(
+    store: StoreRef,
+    insights: Option<Arc<dyn BatchSource>>,
+) -> Result<SessionContext> {
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG, SCHEMA)
         .with_information_schema(true);
     let ctx = SessionContext::new_with_config(config);
     for table in Table::ALL {
-        ctx.register_table(table.name(), Arc::new(DuckTable::new(store.clone(), table)))?;
+        match (&insights, table) {
+            (Some(source), Table::Insights) => ctx.register_table(
+                table.name(),
+                Arc::new(ExternalTable::new(table.schema(), source.clone())),
+            )?,
+            _ => {
+                ctx.register_table(table.name(), Arc::new(DuckTable::new(store.clone(), table)))?
+            }
+        };
     }
     setup_pg_catalog(&ctx, CATALOG, EmptyContextProvider).map_err(|e| SqlError::Catalog(*e))?;
     session::register_functions(&ctx);

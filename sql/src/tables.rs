@@ -1,7 +1,10 @@
-//! One DataFusion `TableProvider` per table, all reading the DuckDB store with projection,
-//! filters and limits pushed down.
+//! One DataFusion `TableProvider` per table: `DuckTable` reads the DuckDB store with
+//! projection, filters and limits pushed down; `ExternalTable` reads a small table kept
+//! elsewhere (insights in PostgreSQL).
 
 mod duck;
+mod external;
 mod pushdown;
 
 pub use duck::DuckTable;
+pub use external::{BatchSource, ExternalTable};

@@ -9,19 +9,24 @@
 
 mod error;
 mod filter;
+mod insights;
+mod queue;
 mod tables;
 
+use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow::array::{Array, RecordBatch, RecordBatchOptions, StructArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use duckdb::Connection;
-use model::{PatternDelta, PatternMerge, StatsRollup};
+use model::{Applied, ErrorEvent, InsightUpdate, PatternDelta, PatternMerge, StatsRollup};
 
 pub use error::{Result, StoreError};
 pub use filter::{CmpOp, Filter, Scalar};
+pub use queue::QueuedEvent;
 pub use tables::Table;
 
 /// Name of the database file inside the data directory.
@@ -50,6 +55,9 @@ pub struct Commit {
     pub merges: Vec<PatternMerge>,
     /// Changes to the `patterns` table.
     pub patterns: Vec<PatternDelta>,
+    /// Records routed to analysis, appended to the analysis queue (their `event_id` is
+    /// assigned by the store).
+    pub errors: Vec<ErrorEvent>,
 }
 
 /// The open database. Cheap to share: writes go through one connection under a mutex (the
@@ -60,6 +68,10 @@ pub struct Store {
     writer: Mutex<Connection>,
     /// Only cloned from, so opening a reader never waits for a commit in progress.
     seed: Mutex<Connection>,
+    /// Random id of this database, the prefix of its event ids.
+    instance: String,
+    /// Next analysis-queue sequence number; only advanced under the writer lock.
+    next_seq: AtomicU64,
 }
 
 pub type StoreRef = Arc<Store>;
@@ -84,13 +96,44 @@ impl Store {
             source,
         })?;
         conn.execute_batch(tables::DDL)?;
+        conn.execute_batch(queue::DDL)?;
+        conn.execute_batch(insights::DDL)?;
         tables::compact_stats(&conn)?;
+        let instance = match queue::meta_get(&conn, "instance_id")? {
+            Some(id) => id,
+            None => {
+                // Random keys of the std hasher: unique enough for an instance id, no extra
+                // dependency.
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_u128(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_nanos())
+                        .unwrap_or_default(),
+                );
+                h.write_u32(std::process::id());
+                let id = format!("{:016x}", h.finish());
+                queue::meta_set(&conn, "instance_id", &id)?;
+                id
+            }
+        };
+        let next_seq = queue::meta_get(&conn, "queue_seq")?
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1;
         let seed = conn.try_clone()?;
         Ok(Store {
             path,
             writer: Mutex::new(conn),
             seed: Mutex::new(seed),
+            instance,
+            next_seq: AtomicU64::new(next_seq),
         })
+    }
+
+    /// The random id of this database; event ids are `<instance>-<sequence>`.
+    pub fn instance_id(&self) -> &str {
+        &self.instance
     }
 
     /// Path of the database file.
@@ -129,8 +172,50 @@ impl Store {
                 appender.append_record_batch(to_storage(&commit.stats.to_batch()?)?)?;
                 appender.flush()?;
             }
-            tables::upsert_patterns(&conn, &commit.patterns)
-        })
+            tables::upsert_patterns(&conn, &commit.patterns)?;
+            if !commit.errors.is_empty() {
+                let first = self.next_seq.load(Ordering::SeqCst);
+                let last = first + commit.errors.len() as u64 - 1;
+                queue::enqueue(&conn, first, &commit.errors)?;
+                queue::meta_set(&conn, "queue_seq", &last.to_string())?;
+            }
+            Ok(())
+        })?;
+        // Advanced only once committed; a failed commit reuses the numbers it did not keep.
+        self.next_seq
+            .fetch_add(commit.errors.len() as u64, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The oldest `max` events of the analysis queue, in order.
+    pub fn queue_head(&self, max: usize) -> Result<Vec<QueuedEvent>> {
+        queue::head(&self.reader()?, &self.instance, max)
+    }
+
+    /// Events waiting in the analysis queue.
+    pub fn queue_len(&self) -> Result<u64> {
+        queue::len(&self.reader()?)
+    }
+
+    /// Removes handled events from the analysis queue.
+    pub fn queue_ack(&self, seqs: &[u64]) -> Result<()> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let conn = self.writer();
+        in_transaction(&conn, || queue::remove(&conn, seqs))
+    }
+
+    /// Applies insight updates to `insights` and removes the queue events they came from, in
+    /// one transaction: an event leaves the queue exactly when its insight is stored.
+    pub fn apply_insights(&self, updates: &[InsightUpdate], ack: &[u64]) -> Result<Applied> {
+        let conn = self.writer();
+        let mut applied = Applied::default();
+        in_transaction(&conn, || {
+            applied = insights::apply(&conn, updates)?;
+            queue::remove(&conn, ack)
+        })?;
+        Ok(applied)
     }
 
     /// Appends `logs` batches and their `stats` rollup in one transaction.

@@ -195,3 +195,114 @@ fn unwritable_data_dir_is_a_clear_error() {
     let err = Store::open(&file.join("data")).unwrap_err().to_string();
     assert!(err.contains("not-a-dir"), "{err}");
 }
+
+fn event(i: i64, service: &str) -> model::ErrorEvent {
+    model::ErrorEvent {
+        event_id: String::new(),
+        ts_us: T0 + i,
+        service: service.into(),
+        level: "ERROR".into(),
+        message: format!("boom {i}"),
+        host: None,
+        trace_id: Some(format!("t{i}")),
+        pattern_id: Some("p1".into()),
+        template: Some("boom <*>".into()),
+    }
+}
+
+fn update(events: &[model::ErrorEvent]) -> model::InsightUpdate {
+    model::InsightUpdate {
+        insight: model::Insight {
+            id: "i1".into(),
+            created_at_us: T0,
+            service: "svc".into(),
+            pattern_id: "p1".into(),
+            severity: "error".into(),
+            title: "boom".into(),
+            summary: "s".into(),
+            root_cause: None,
+            suggested_fix: None,
+            confidence: 0.0,
+            model: "none".into(),
+            status: "open".into(),
+            first_seen_us: events.iter().map(|e| e.ts_us).min().unwrap(),
+            last_seen_us: events.iter().map(|e| e.ts_us).max().unwrap(),
+            occurrences: events.len() as i64,
+            evidence: "{}".into(),
+        },
+        event_ids: events.iter().map(|e| e.event_id.clone()).collect(),
+    }
+}
+
+fn occurrences(store: &Store) -> Vec<i64> {
+    let batches = collect(
+        store,
+        &Scan {
+            table: Table::Insights,
+            columns: vec!["occurrences".into()],
+            filters: vec![],
+            limit: None,
+        },
+    );
+    batches
+        .iter()
+        .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+        .collect()
+}
+
+#[test]
+fn the_analysis_queue_is_durable_ordered_and_never_reuses_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let commit = store::Commit {
+        errors: vec![event(1, "a"), event(2, "b"), event(3, "a")],
+        ..Default::default()
+    };
+    store.commit(&commit).unwrap();
+    let head = store.queue_head(10).unwrap();
+    assert_eq!(
+        head.iter().map(|q| q.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    let prefix = format!("{}-", store.instance_id());
+    assert_eq!(head[1].event.event_id, format!("{prefix}2"));
+    assert_eq!(head[1].event.trace_id.as_deref(), Some("t2"));
+    assert_eq!(head[0].event.ts_us, T0 + 1);
+
+    // Applying an update removes its events from the queue in the same transaction.
+    let applied = store
+        .apply_insights(
+            &[update(&[head[0].event.clone(), head[1].event.clone()])],
+            &[1, 2],
+        )
+        .unwrap();
+    assert_eq!((applied.new_events, applied.duplicates), (2, 0));
+    assert_eq!(store.queue_len().unwrap(), 1);
+    // A redelivered update changes nothing.
+    let again = store
+        .apply_insights(
+            &[update(&[head[0].event.clone(), head[1].event.clone()])],
+            &[],
+        )
+        .unwrap();
+    assert_eq!((again.new_events, again.duplicates), (0, 1));
+    assert_eq!(occurrences(&store), vec![2]);
+    store
+        .apply_insights(&[update(&[head[2].event.clone()])], &[3])
+        .unwrap();
+    assert_eq!(occurrences(&store), vec![3]);
+    assert_eq!(store.queue_len().unwrap(), 0);
+    let instance = store.instance_id().to_string();
+    drop(store);
+
+    // Reopened with an empty queue: the same instance, and sequence numbers go on.
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.instance_id(), instance);
+    store
+        .commit(&store::Commit {
+            errors: vec![event(4, "a")],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(store.queue_head(10).unwrap()[0].seq, 4);
+}

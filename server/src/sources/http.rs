@@ -1,4 +1,5 @@
-//! The HTTP source (axum): `POST /v1/logs` for NDJSON or JSON arrays, and `GET /healthz`.
+//! The HTTP source (axum): `POST /v1/logs` for NDJSON or JSON arrays, `GET /healthz`, and
+//! `GET /metrics` (Prometheus text).
 //!
 //! A request is acknowledged with `200 {"accepted": N}` only after its rows are committed. It
 //! is atomic: a malformed line rejects the whole request with `400` and the first line errors.
@@ -16,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
+use crate::metrics::Metrics;
 use crate::normalise::json::{PayloadErrors, parse_body};
 use crate::pipeline::{Pipeline, PipelineError};
 
@@ -25,6 +27,9 @@ pub struct HttpState {
     pub pipeline: Pipeline,
     /// Largest body, compressed or not.
     pub max_body_bytes: usize,
+    pub metrics: Metrics,
+    /// Read for the backlog gauge when `/metrics` is scraped.
+    pub store: store::StoreRef,
 }
 
 /// The routes of the HTTP source.
@@ -33,12 +38,32 @@ pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/v1/logs", post(ingest_logs))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
 
 async fn healthz() -> &'static str {
     "ok"
+}
+
+async fn metrics(State(state): State<HttpState>) -> Response {
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || store.queue_len()).await {
+        Ok(Ok(n)) => {
+            state.metrics.backlog.set(n as i64);
+        }
+        Ok(Err(err)) => tracing::warn!(error = %err, "cannot read the analysis backlog"),
+        Err(err) => tracing::warn!(error = %err, "backlog reader panicked"),
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
 }
 
 /// Every way an HTTP request can fail, and nothing else decides status codes.

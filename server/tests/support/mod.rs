@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test crate uses a different subset
 
+pub mod services;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,7 +42,10 @@ impl TestServer {
             ])
             .arg(data_dir)
             .args(extra)
-            .env("LOGINSIGHT_LOG", "warn")
+            .env(
+                "LOGINSIGHT_LOG",
+                std::env::var("LOGINSIGHT_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -127,6 +132,36 @@ impl TestServer {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Kills the server with SIGKILL: a crash, no shutdown work at all.
+    pub fn crash(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// `GET /metrics` and the value of one sample (`name` without labels).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let response = reqwest::get(self.url("/metrics")).await;
+        let response = match response {
+            Ok(r) => r,
+            Err(err) => {
+                let alive = Command::new("kill")
+                    .args(["-0", &self.child.id().to_string()])
+                    .status()
+                    .is_ok_and(|s| s.success());
+                // A zombie also answers `kill -0`: "alive" means not yet reaped.
+                panic!("GET /metrics: {err:?}; server process exists: {alive}")
+            }
+        };
+        let text = response.text().await.unwrap();
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(name)
+                    .and_then(|rest| rest.strip_prefix(' '))
+                    .map(|v| v.trim().parse::<f64>().unwrap())
+            })
+            .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+    }
+
     /// Sends SIGTERM and waits for a clean exit.
     pub fn stop(mut self) -> ExitStatus {
         let status = Command::new("kill")
@@ -154,6 +189,99 @@ impl Drop for TestServer {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, failing after `secs` seconds with
+/// `what` and the last value seen.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "{what}: not reached within {secs} s; last: {last}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// A child process stopped by PID when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Proc {
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn terminate(&mut self) -> ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not stop within 60 s",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Starts `loginsight worker` with `args` and waits for its ready line.
+pub fn start_worker(args: &[&str]) -> Proc {
+    let mut child = Command::new(binary())
+        .arg("worker")
+        .args(args)
+        .env(
+            "LOGINSIGHT_LOG",
+            std::env::var("LOGINSIGHT_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn loginsight worker");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.starts_with("loginsight worker ready") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("worker did not print its ready line within 60 s");
+    Proc {
+        child,
+        name: "loginsight worker".into(),
     }
 }
 

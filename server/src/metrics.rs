@@ -1,0 +1,91 @@
+//! `/metrics`: the server's counters in the Prometheus text format (`prometheus-client`).
+//! Everything that can silently pile up (the analysis queue or Kafka spool) is visible here.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Every metric the server exports; cheap to clone (the metrics are shared handles).
+#[derive(Clone)]
+pub struct Metrics {
+    registry: std::sync::Arc<Registry>,
+    /// Records committed to `logs`.
+    pub ingested: Counter,
+    /// Records routed to analysis (queued with their commit).
+    pub routed: Counter,
+    /// Events waiting in the analysis queue (embedded) or the Kafka spool; set when scraped.
+    pub backlog: Gauge,
+    /// Events handed to Kafka and acknowledged by it.
+    pub published: Counter,
+    /// Failed deliveries to Kafka (each is retried from the spool).
+    pub publish_failures: Counter,
+    /// Events newly counted by an insight.
+    pub insight_events: Counter,
+    /// Insight rows written.
+    pub insights_written: Counter,
+    /// Insight updates that were redeliveries and changed nothing.
+    pub insight_duplicates: Counter,
+    /// Bus messages that could not be decoded and were skipped.
+    pub malformed_messages: Counter,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("loginsight");
+        let mut counter = |name: &str, help: &str| {
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
+        };
+        let ingested = counter("ingested_records", "Records committed to logs");
+        let routed = counter("routed_records", "Records routed to analysis");
+        let published = counter("bus_published_events", "Events acknowledged by Kafka");
+        let publish_failures = counter(
+            "bus_publish_failures",
+            "Deliveries to Kafka that failed and stay spooled for a retry",
+        );
+        let insight_events = counter("insight_events", "Events newly counted by an insight");
+        let insights_written = counter("insights_written", "Insight rows inserted or updated");
+        let insight_duplicates = counter(
+            "insight_duplicate_updates",
+            "Insight updates that were redeliveries and changed nothing",
+        );
+        let malformed_messages = counter(
+            "bus_malformed_messages",
+            "Bus messages that could not be decoded and were skipped",
+        );
+        let backlog = Gauge::default();
+        registry.register(
+            "analysis_backlog",
+            "Events waiting in the analysis queue (embedded) or the Kafka spool",
+            backlog.clone(),
+        );
+        Metrics {
+            registry: std::sync::Arc::new(registry),
+            ingested,
+            routed,
+            backlog,
+            published,
+            publish_failures,
+            insight_events,
+            insights_written,
+            insight_duplicates,
+            malformed_messages,
+        }
+    }
+
+    pub fn record_applied(&self, applied: model::Applied) {
+        self.insight_events.inc_by(applied.new_events);
+        self.insights_written.inc_by(applied.insights_written);
+        self.insight_duplicates.inc_by(applied.duplicates);
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

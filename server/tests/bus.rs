@@ -1,0 +1,336 @@
+//! The analysis path end to end: routing → embedded queue or Kafka (a real tansu broker) →
+//! worker → insights in DuckDB or a real PostgreSQL, read back over our SQL endpoint. Every
+//! wait polls with a deadline; every count is exact, so a lost or doubled event fails.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use model::{Insight, InsightUpdate};
+use support::services::{Broker, Postgres, free_port, unique};
+use support::{TestServer, eventually, start_worker};
+
+/// `routed` records that the default rules send to analysis (half ERROR in `checkout`, half
+/// INFO with the keyword "exception" in `api`) and `plain` INFO records that stay out.
+fn lines(routed: usize, plain: usize, tag: &str) -> String {
+    let mut out = String::new();
+    for i in 0..routed {
+        let line = if i % 2 == 0 {
+            serde_json::json!({"level": "ERROR", "service": "checkout", "batch": tag,
+                "message": format!("payment gateway timeout after {} ms", 100 + i)})
+        } else {
+            serde_json::json!({"level": "INFO", "service": "api", "batch": tag,
+                "message": format!("unhandled exception in handler {i}")})
+        };
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    for i in 0..plain {
+        let line = serde_json::json!({"level": "INFO", "service": "web",
+            "message": format!("request {i} served"), "batch": tag});
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+async fn post(server: &TestServer, body: String) {
+    let response = reqwest::Client::new()
+        .post(server.url("/v1/logs"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    assert_eq!(status, 200, "{}", response.text().await.unwrap());
+}
+
+/// `count|sum(occurrences)` of `insights`, as our SQL endpoint answers it.
+fn totals(server: &TestServer) -> String {
+    server
+        .psql("SELECT count(*), coalesce(sum(occurrences), 0) FROM insights")
+        .trim()
+        .to_string()
+}
+
+async fn wait_totals(server: &TestServer, want: &str, secs: u64) {
+    eventually(secs, &format!("insights totals {want}"), || async {
+        let got = totals(server);
+        if got == want { Ok(()) } else { Err(got) }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn embedded_mode_turns_errors_into_insights_and_a_crash_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(dir.path(), &["--linger-ms", "50"]);
+    post(&server, lines(30, 20, "a")).await;
+    wait_totals(&server, "2|30", 30).await;
+    let rows = server.psql(
+        "SELECT service, severity, model, status, occurrences FROM insights ORDER BY service",
+    );
+    assert_eq!(
+        rows.trim(),
+        "api|info|none|open|15\ncheckout|error|none|open|15",
+        "{rows}"
+    );
+    let title = server.psql("SELECT title FROM insights WHERE service = 'checkout'");
+    assert!(
+        title.contains("checkout") && title.contains("payment gateway timeout"),
+        "{title}"
+    );
+    let evidence = server.psql("SELECT evidence FROM insights WHERE service = 'checkout'");
+    let evidence: serde_json::Value = serde_json::from_str(evidence.trim()).unwrap();
+    assert_eq!(
+        evidence["examples"].as_array().unwrap().len(),
+        3,
+        "{evidence}"
+    );
+
+    // An acknowledged request, then a crash before (or while) the worker gets to it.
+    post(&server, lines(24, 6, "b")).await;
+    server.crash();
+    let server = TestServer::start_with(dir.path(), &["--linger-ms", "50"]);
+    wait_totals(&server, "2|54", 30).await;
+    assert_eq!(server.psql("SELECT count(*) FROM logs").trim(), "80");
+    eventually(10, "empty backlog", || async {
+        let b = server.metric("loginsight_analysis_backlog").await;
+        if b == 0.0 { Ok(()) } else { Err(b.to_string()) }
+    })
+    .await;
+    assert!(server.stop().success());
+}
+
+fn kafka_config(dir: &Path, brokers: &str, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("loginsight.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[bus]\nbrokers = \"{brokers}\"\nanalyze_topic = \"{}\"\ninsights_topic = \"{}\"\n\
+             insights_group = \"{}\"\n{extra}\n[worker]\ngroup = \"{}\"\nbatch_size = 20\nlinger_ms = 100\n",
+            unique("analyze"),
+            unique("insights"),
+            unique("store"),
+            unique("workers"),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kafka_worker_resumes_from_committed_offsets_and_insights_land_in_postgres_once() {
+    let broker = Broker::shared_or_start();
+    let pg = Postgres::database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = kafka_config(dir.path(), &broker.addr, "");
+    let config = config.to_str().unwrap();
+    let server =
+        TestServer::start_with(dir.path(), &["--config", config, "--insights-url", &pg.url]);
+    let mut w1 = start_worker(&["--config", config]);
+
+    post(&server, lines(60, 10, "a")).await;
+    wait_totals(&server, "2|60", 60).await;
+    // The rows are in PostgreSQL itself, and each event was counted once.
+    let direct = pg.client().await;
+    let row = direct
+        .query_one(
+            "SELECT count(*), sum(occurrences)::bigint, (SELECT count(*) FROM insight_events) FROM insights",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, i64>(0),
+            row.get::<_, i64>(1),
+            row.get::<_, i64>(2)
+        ),
+        (2, 60, 60)
+    );
+    let model: String = direct
+        .query_one("SELECT DISTINCT model FROM insights", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(model, "none");
+
+    // A clean restart of the worker resumes from the committed offsets: no event is
+    // processed twice (no duplicate updates reach the store) and none is lost.
+    assert!(w1.terminate().success());
+    post(&server, lines(30, 0, "b")).await;
+    let mut w1 = start_worker(&["--config", config]);
+    wait_totals(&server, "2|90", 90).await;
+    // Not tested here: a worker killed with SIGKILL. tansu 0.6 never evicted the dead member
+    // from the group in our runs (a new member waited over 90 s for partitions), so that
+    // case cannot pass against this broker; redelivery itself is covered by the stores'
+    // idempotency tests.
+    assert_eq!(
+        server
+            .metric("loginsight_insight_duplicate_updates_total")
+            .await,
+        0.0
+    );
+
+    let events: i64 = direct
+        .query_one("SELECT count(*) FROM insight_events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(events, 90);
+    assert!(w1.terminate().success());
+    assert!(server.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kafka_outage_spools_events_and_replays_each_exactly_once() {
+    let port = free_port();
+    let mut broker = Broker::start_on(port);
+    let dir = tempfile::tempdir().unwrap();
+    let config = kafka_config(dir.path(), &broker.addr, "delivery_timeout_ms = 2000");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let topic = text
+        .lines()
+        .find_map(|l| l.strip_prefix("analyze_topic = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    let server = TestServer::start_with(dir.path(), &["--config", config.to_str().unwrap()]);
+
+    post(&server, lines(10, 0, "before")).await;
+    eventually(30, "first events published", || async {
+        let p = server.metric("loginsight_bus_published_events_total").await;
+        if p == 10.0 {
+            Ok(())
+        } else {
+            Err(p.to_string())
+        }
+    })
+    .await;
+
+    broker.kill();
+    // Ingest does not wait for Kafka: acknowledged means in DuckDB and in the spool.
+    let started = std::time::Instant::now();
+    post(&server, lines(20, 5, "during")).await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(server.metric("loginsight_analysis_backlog").await, 20.0);
+    assert_eq!(server.psql("SELECT count(*) FROM logs").trim(), "35");
+
+    // The relay notices: its deliveries time out and stay spooled.
+    eventually(30, "relay saw the outage", || async {
+        let f = server.metric("loginsight_bus_publish_failures_total").await;
+        if f > 0.0 { Ok(()) } else { Err(f.to_string()) }
+    })
+    .await;
+    // The broker comes back (empty: in-memory storage); the spool drains into it.
+    let _broker = Broker::start_on(port);
+    eventually(60, "spool drained", || async {
+        let b = server.metric("loginsight_analysis_backlog").await;
+        if b == 0.0 { Ok(()) } else { Err(b.to_string()) }
+    })
+    .await;
+
+    let kafka = bus::KafkaConfig {
+        brokers: format!("127.0.0.1:{port}"),
+        ..bus::KafkaConfig::default()
+    };
+    let consumer = bus::BatchConsumer::new(&kafka, &unique("check"), &topic).unwrap();
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while seen.len() < 20 && std::time::Instant::now() < deadline {
+        for m in consumer
+            .next_batch(100, Duration::from_millis(500))
+            .await
+            .unwrap()
+        {
+            seen.push(bus::envelope::decode_event(&m.payload).unwrap());
+        }
+    }
+    // Nothing beyond the 20 arrives later.
+    for m in consumer
+        .next_batch(100, Duration::from_secs(2))
+        .await
+        .unwrap()
+    {
+        seen.push(bus::envelope::decode_event(&m.payload).unwrap());
+    }
+    consumer.close(Duration::from_secs(5)).await;
+    let mut ids: Vec<&str> = seen.iter().map(|e| e.event_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!((seen.len(), ids.len()), (20, 20), "{seen:#?}");
+    assert!(server.stop().success());
+}
+
+#[test]
+fn an_unreachable_broker_at_start_up_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = format!("127.0.0.1:{}", free_port());
+    let out = std::process::Command::new(support::binary())
+        .args([
+            "serve",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--pg-addr",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--brokers", &closed])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot reach Kafka") && stderr.contains(&closed),
+        "{stderr}"
+    );
+}
+
+fn update(id: &str, events: &[&str]) -> InsightUpdate {
+    InsightUpdate {
+        insight: Insight {
+            id: id.into(),
+            created_at_us: 1_714_564_800_000_000,
+            service: "svc".into(),
+            pattern_id: "p".into(),
+            severity: "error".into(),
+            title: "t".into(),
+            summary: "s".into(),
+            root_cause: None,
+            suggested_fix: None,
+            confidence: 0.0,
+            model: "none".into(),
+            status: "open".into(),
+            first_seen_us: 1_714_564_800_000_000,
+            last_seen_us: 1_714_564_860_000_000,
+            occurrences: events.len() as i64,
+            evidence: "{}".into(),
+        },
+        event_ids: events.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_insights_count_redelivered_events_once() {
+    let pg = Postgres::database().await;
+    let store = insights_pg::PgInsights::connect(&pg.url).await.unwrap();
+    // Migrations are idempotent: a second connect finds the schema current.
+    let store2 = insights_pg::PgInsights::connect(&pg.url).await.unwrap();
+    let first = store.apply(&[update("i1", &["e1", "e2"])]).await.unwrap();
+    assert_eq!((first.new_events, first.duplicates), (2, 0));
+    let again = store2.apply(&[update("i1", &["e1", "e2"])]).await.unwrap();
+    assert_eq!((again.new_events, again.duplicates), (0, 1));
+    let overlap = store.apply(&[update("i1", &["e2", "e3"])]).await.unwrap();
+    assert_eq!(overlap.new_events, 1);
+    let batches = store.batches().await.unwrap();
+    let occurrences = batches[0]
+        .column(14)
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap()
+        .value(0);
+    assert_eq!((batches[0].num_rows(), occurrences), (1, 3));
+}
