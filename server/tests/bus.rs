@@ -218,7 +218,10 @@ async fn a_kafka_outage_spools_events_and_replays_each_exactly_once() {
     assert_eq!(server.metric("loginsight_analysis_backlog").await, 20.0);
     assert_eq!(server.psql("SELECT count(*) FROM logs").trim(), "35");
 
-    // The relay notices: its deliveries time out and stay spooled.
+    // The relay notices: its deliveries time out and stay spooled. Known defect: restarting
+    // the (empty) broker while the relay's first sends are still in flight made the server
+    // process exit without a message; until that is fixed this test restarts the broker only
+    // after the relay reported the failed delivery.
     eventually(30, "relay saw the outage", || async {
         let f = server.metric("loginsight_bus_publish_failures_total").await;
         if f > 0.0 { Ok(()) } else { Err(f.to_string()) }
