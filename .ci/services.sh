@@ -30,6 +30,8 @@ as_pg() {
 
 services_start() {
   services_dir=$(mktemp -d /tmp/loginsight-ci.XXXXXX)
+  # mktemp makes it 0700; the postgres user must be able to reach its data directory inside.
+  chmod 755 "$services_dir"
   local kport pport
   kport=$(free_port)
   tansu broker --storage-engine memory://tansu/ \
