@@ -35,6 +35,29 @@ fn wait_for_port(addr: SocketAddr, what: &str) {
     }
 }
 
+/// A free loopback port outside the kernel's ephemeral range, for a broker that must come
+/// back on the same port. A port from `bind(:0)` is an ephemeral one: while the broker is
+/// down, a client reconnecting to it can be handed that very port as its own source port and
+/// connect to itself (TCP simultaneous open). librdkafka then talks to itself, and in our
+/// runs the server process died.
+pub fn free_port_outside_ephemeral() -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| {
+            r.split_whitespace()
+                .next()
+                .and_then(|p| p.parse::<u16>().ok())
+        })
+        .unwrap_or(32768);
+    let start = 20_000u16.min(low.saturating_sub(2_000));
+    let span = low.saturating_sub(start).max(1);
+    let offset = (std::process::id() as u16).wrapping_mul(7919) % span;
+    (0..span)
+        .map(|i| start + (offset + i) % span)
+        .find(|&p| TcpListener::bind(("127.0.0.1", p)).is_ok())
+        .expect("a free port below the ephemeral range")
+}
+
 /// A tansu broker started by this test (or the shared one from `.ci/run`).
 pub struct Broker {
     child: Option<Child>,
