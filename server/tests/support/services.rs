@@ -36,10 +36,8 @@ fn wait_for_port(addr: SocketAddr, what: &str) {
 }
 
 /// A free loopback port outside the kernel's ephemeral range, for a broker that must come
-/// back on the same port. A port from `bind(:0)` is an ephemeral one: while the broker is
-/// down, a client reconnecting to it can be handed that very port as its own source port and
-/// connect to itself (TCP simultaneous open). librdkafka then talks to itself, and in our
-/// runs the server process died.
+/// back on the same port: while it is down, an ephemeral port could be handed to a client
+/// as its own source port, and a reconnecting client would then connect to itself.
 pub fn free_port_outside_ephemeral() -> u16 {
     let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
