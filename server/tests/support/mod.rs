@@ -31,7 +31,8 @@ impl TestServer {
 
     /// Starts the server with extra flags and waits for its ready line.
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> TestServer {
-        let mut child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .args([
                 "serve",
                 "--http-addr",
@@ -41,28 +42,8 @@ impl TestServer {
                 "--data-dir",
             ])
             .arg(data_dir)
-            .args(extra)
-            .env(
-                "LOGINSIGHT_LOG",
-                std::env::var("LOGINSIGHT_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn loginsight");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line.starts_with("loginsight ready") {
-                    let _ = tx.send(line);
-                }
-            }
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("server did not print its ready line within 60 s");
+            .args(extra);
+        let (child, line) = spawn_until_ready(&mut command, "loginsight ready");
         let field = |name: &str| -> SocketAddr {
             line.split_whitespace()
                 .find_map(|w| w.strip_prefix(&format!("{name}=")))
@@ -256,9 +237,20 @@ impl Drop for Proc {
 
 /// Starts `loginsight worker` with `args` and waits for its ready line.
 pub fn start_worker(args: &[&str]) -> Proc {
-    let mut child = Command::new(binary())
-        .arg("worker")
-        .args(args)
+    let mut command = Command::new(binary());
+    command.arg("worker").args(args);
+    let (child, _) = spawn_until_ready(&mut command, "loginsight worker ready");
+    Proc {
+        child,
+        name: "loginsight worker".into(),
+    }
+}
+
+/// Spawns `command` (the `loginsight` binary) with the test log filter, and returns once it
+/// printed a stdout line starting with `ready`, with that line. Stdout keeps being drained so
+/// the process never blocks on a full pipe.
+fn spawn_until_ready(command: &mut Command, ready: &'static str) -> (Child, String) {
+    let mut child = command
         .env(
             "LOGINSIGHT_LOG",
             std::env::var("LOGINSIGHT_TEST_LOG").unwrap_or_else(|_| "warn".into()),
@@ -266,23 +258,21 @@ pub fn start_worker(args: &[&str]) -> Proc {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("spawn loginsight worker");
+        .expect("spawn loginsight");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if line.starts_with("loginsight worker ready") {
-                let _ = tx.send(());
+            if line.starts_with(ready) {
+                let _ = tx.send(line);
             }
         }
     });
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("worker did not print its ready line within 60 s");
-    Proc {
-        child,
-        name: "loginsight worker".into(),
-    }
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("no {ready:?} line within 60 s"));
+    (child, line)
 }
 
 /// `n` NDJSON log lines over three services, a fifth of them errors, one per second from
