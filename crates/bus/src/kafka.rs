@@ -54,6 +54,10 @@ impl KafkaConfig {
             // Fail fast on a broker that is down instead of librdkafka's long defaults.
             .set("socket.connection.setup.timeout.ms", "5000")
             .set("reconnect.backoff.max.ms", "2000");
+        // librdkafka's own tracing (e.g. `cgrp,fetch`) for diagnosing group behaviour.
+        if let Ok(contexts) = std::env::var("LOGINSIGHT_KAFKA_DEBUG") {
+            c.set("debug", contexts);
+        }
         c
     }
 }

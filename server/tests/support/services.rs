@@ -6,7 +6,8 @@
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A name no other test of this run uses.
@@ -35,27 +36,6 @@ fn wait_for_port(addr: SocketAddr, what: &str) {
     }
 }
 
-/// A free loopback port outside the kernel's ephemeral range, for a broker that must come
-/// back on the same port: while it is down, an ephemeral port could be handed to a client
-/// as its own source port, and a reconnecting client would then connect to itself.
-pub fn free_port_outside_ephemeral() -> u16 {
-    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|r| {
-            r.split_whitespace()
-                .next()
-                .and_then(|p| p.parse::<u16>().ok())
-        })
-        .unwrap_or(32768);
-    let start = 20_000u16.min(low.saturating_sub(2_000));
-    let span = low.saturating_sub(start).max(1);
-    let offset = (std::process::id() as u16).wrapping_mul(7919) % span;
-    (0..span)
-        .map(|i| start + (offset + i) % span)
-        .find(|&p| TcpListener::bind(("127.0.0.1", p)).is_ok())
-        .expect("a free port below the ephemeral range")
-}
-
 /// A tansu broker started by this test (or the shared one from `.ci/run`).
 pub struct Broker {
     child: Option<Child>,
@@ -73,7 +53,13 @@ impl Broker {
 
     /// A private broker on `port` (in-memory: a restart is an empty broker).
     pub fn start_on(port: u16) -> Broker {
+        Broker::start_advertising(port, port)
+    }
+
+    /// A private broker that tells clients to reach it on `advertised` (a [`Link`] in front).
+    pub fn start_advertising(port: u16, advertised: u16) -> Broker {
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised_url = format!("tcp://127.0.0.1:{advertised}");
         let child = Command::new("tansu")
             .args([
                 "broker",
@@ -82,7 +68,7 @@ impl Broker {
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised_url,
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -94,12 +80,8 @@ impl Broker {
         wait_for_port(addr, "tansu");
         Broker {
             child: Some(child),
-            addr: addr.to_string(),
+            addr: format!("127.0.0.1:{advertised}"),
         }
-    }
-
-    pub fn port(&self) -> u16 {
-        self.addr.rsplit(':').next().unwrap().parse().unwrap()
     }
 
     /// Kills a private broker (its in-memory data is gone).
@@ -224,5 +206,73 @@ impl Drop for Postgres {
                 .stdout(Stdio::null())
                 .status();
         }
+    }
+}
+
+/// A TCP relay in front of a broker that a test can cut and restore: a network outage, or a
+/// broker restart that keeps its data, with every client connection dropped while it is cut.
+pub struct Link {
+    pub port: u16,
+    up: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Link {
+    /// Listens on a free loopback port; connect `start` to the broker behind it.
+    pub async fn listen() -> (Link, impl FnOnce(SocketAddr)) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let (target_tx, target_rx) = tokio::sync::oneshot::channel::<SocketAddr>();
+        let (up2, connections2) = (up.clone(), connections.clone());
+        let accept = tokio::spawn(async move {
+            let target = target_rx.await.unwrap();
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    continue;
+                };
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: the client sees the connection closed
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                connections2.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        let link = Link {
+            port,
+            up,
+            connections,
+            accept,
+        };
+        (link, move |target| target_tx.send(target).unwrap())
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Drops every open connection and refuses new ones until [`Link::restore`].
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for task in self.connections.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
     }
 }
