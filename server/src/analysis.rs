@@ -7,10 +7,51 @@ use std::time::Duration;
 
 use store::StoreRef;
 use tokio::sync::{Notify, watch};
-use worker::{Analyst, BatchConfig, analyze_batch};
+use worker::context::{ContextConfig, SqlContext};
+use worker::{Analyst, BatchConfig, BuiltinAnalyst, OpenAiAnalyst, OpenAiConfig, Processor};
+
+use crate::config::AnalystConfig;
 
 use crate::insights::InsightStore;
 use crate::metrics::Metrics;
+
+/// The analysis step as configured: the analyst (an OpenAI-compatible model when `kind` is
+/// `openai`, or `auto` with an API key; the builtin analyst otherwise), redaction, and context
+/// read over the SQL endpoint at `sql_url`.
+pub fn processor(config: &AnalystConfig, sql_url: Option<String>) -> anyhow::Result<Processor> {
+    let redactor = redact::Redactor::new(&config.redaction())
+        .map_err(|e| anyhow::anyhow!("analyst.redact: {e}"))?;
+    let key = config.api_key();
+    let analyst: Arc<dyn Analyst> = match (config.kind.as_str(), key) {
+        ("builtin", _) | ("auto", None) => Arc::new(BuiltinAnalyst),
+        ("openai" | "auto", key) => Arc::new(OpenAiAnalyst::new(
+            OpenAiConfig {
+                base_url: config.base_url.clone(),
+                model: config.model.clone(),
+                // Local servers (Ollama, llama.cpp) take any key.
+                api_key: key.unwrap_or_default(),
+                timeout: Duration::from_secs(config.timeout_secs.max(1)),
+                max_concurrency: config.max_concurrency.max(1),
+                hourly_token_budget: config.hourly_token_budget,
+                max_retries: config.max_retries,
+                context_tokens: config.context_tokens.max(100),
+            },
+            redactor.clone(),
+        )),
+        (other, _) => anyhow::bail!("analyst.kind must be auto, builtin or openai, got {other:?}"),
+    };
+    tracing::info!(model = analyst.model(), "analyst");
+    let context = sql_url.map(|url| {
+        SqlContext::new(
+            url,
+            ContextConfig {
+                window: Duration::from_secs(config.window_secs),
+                ..ContextConfig::default()
+            },
+        )
+    });
+    Ok(Processor::new(analyst, context, redactor))
+}
 
 /// How often the queue is looked at when nobody says it grew (covers events left by an
 /// earlier run).
@@ -19,7 +60,7 @@ const IDLE_POLL: Duration = Duration::from_secs(2);
 pub struct EmbeddedWorker {
     pub store: StoreRef,
     pub sink: InsightStore,
-    pub analyst: Arc<dyn Analyst>,
+    pub processor: Arc<Processor>,
     pub batch: BatchConfig,
     pub queued: Arc<Notify>,
     pub metrics: Metrics,
@@ -66,9 +107,11 @@ impl EmbeddedWorker {
             }
             let seqs: Vec<u64> = head.iter().map(|q| q.seq).collect();
             let events = head.into_iter().map(|q| q.event).collect();
-            let updates = analyze_batch(self.analyst.as_ref(), events).await;
+            let (updates, _) = self.processor.process(events).await;
+            let cost = Metrics::cost(&updates);
             match self.sink.apply(&self.store, updates, seqs).await {
                 Ok(applied) => {
+                    self.metrics.record_cost(cost);
                     self.metrics.record_applied(applied);
                     backoff = Duration::from_millis(200);
                 }

@@ -31,6 +31,79 @@ pub struct ServeConfig {
     pub bus: BusConfig,
     /// How the analysis worker (in-process in embedded mode) cuts batches.
     pub worker: WorkerConfig,
+    /// Who explains errors: the builtin analyst or an OpenAI-compatible model.
+    pub analyst: AnalystConfig,
+}
+
+/// The analyst: `builtin` (offline heuristics), `openai` (any OpenAI-compatible server), or
+/// `auto` (openai when an API key is set, else builtin).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalystConfig {
+    pub kind: String,
+    /// Base URL of the chat-completions API (OpenAI, Azure OpenAI, Ollama, vLLM, llama.cpp).
+    pub base_url: String,
+    pub model: String,
+    /// API key; better in the environment (LOGINSIGHT_OPENAI_API_KEY) than in the file.
+    pub api_key: String,
+    pub timeout_secs: u64,
+    pub max_concurrency: usize,
+    /// Tokens per hour across all calls; 0 = unlimited.
+    pub hourly_token_budget: u64,
+    /// Retries after a timeout, connection error or 5xx (429 is retried by the client).
+    pub max_retries: u32,
+    /// Size bound of one prompt's context, in tokens.
+    pub context_tokens: usize,
+    /// Context window around a group: its first occurrence ± this many seconds.
+    pub window_secs: u64,
+    /// SQL endpoint `loginsight worker` reads context from; `serve` uses its own.
+    pub sql_url: String,
+    /// Also redact IP addresses before anything is sent to a model.
+    pub redact_ips: bool,
+    /// Extra regexes whose matches are redacted.
+    pub redact: Vec<String>,
+}
+
+impl AnalystConfig {
+    pub fn redaction(&self) -> redact::RedactConfig {
+        redact::RedactConfig {
+            ips: self.redact_ips,
+            extra: self.redact.clone(),
+        }
+    }
+
+    /// The API key: the file's, else `LOGINSIGHT_OPENAI_API_KEY`, else `OPENAI_API_KEY`.
+    pub fn api_key(&self) -> Option<String> {
+        [
+            Some(self.api_key.clone()),
+            std::env::var("LOGINSIGHT_OPENAI_API_KEY").ok(),
+            std::env::var("OPENAI_API_KEY").ok(),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|k| !k.trim().is_empty())
+    }
+}
+
+impl Default for AnalystConfig {
+    fn default() -> Self {
+        let o = worker::OpenAiConfig::default();
+        AnalystConfig {
+            kind: "auto".into(),
+            base_url: o.base_url,
+            model: o.model,
+            api_key: String::new(),
+            timeout_secs: o.timeout.as_secs(),
+            max_concurrency: o.max_concurrency,
+            hourly_token_budget: o.hourly_token_budget,
+            max_retries: o.max_retries,
+            context_tokens: o.context_tokens,
+            window_secs: 300,
+            sql_url: String::new(),
+            redact_ips: false,
+            redact: Vec::new(),
+        }
+    }
 }
 
 /// Routing rules: a record goes to analysis when its level is at least `min_level` or its
@@ -158,6 +231,7 @@ impl Default for ServeConfig {
             routing: RoutingConfig::default(),
             bus: BusConfig::default(),
             worker: WorkerConfig::default(),
+            analyst: AnalystConfig::default(),
         }
     }
 }
@@ -268,6 +342,14 @@ impl ServeConfig {
             bail!("insights_url must be a postgres:// URL (or empty for the DuckDB file)");
         }
         crate::route::Router::new(&self.routing)?;
+        if !["auto", "builtin", "openai"].contains(&self.analyst.kind.as_str()) {
+            bail!(
+                "analyst.kind must be auto, builtin or openai, got {:?}",
+                self.analyst.kind
+            );
+        }
+        redact::Redactor::new(&self.analyst.redaction())
+            .map_err(|e| anyhow::anyhow!("analyst.redact: {e}"))?;
         Ok(())
     }
 }

@@ -116,6 +116,7 @@ pub async fn consume_results(
         loop {
             match sink.apply(&store, updates.clone(), Vec::new()).await {
                 Ok(applied) => {
+                    metrics.record_cost(Metrics::cost(&updates));
                     metrics.record_applied(applied);
                     backoff = Duration::from_millis(200);
                     break;

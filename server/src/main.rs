@@ -12,6 +12,7 @@ mod insights;
 mod metrics;
 mod mining;
 mod normalise;
+mod on_demand;
 mod patterns_csv;
 mod pipeline;
 mod relay;

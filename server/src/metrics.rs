@@ -28,6 +28,10 @@ pub struct Metrics {
     pub insight_duplicates: Counter,
     /// Bus messages that could not be decoded and were skipped.
     pub malformed_messages: Counter,
+    /// Model calls made by analyses whose results were stored.
+    pub model_calls: Counter,
+    /// Tokens (prompt + completion) those calls used.
+    pub model_tokens: Counter,
 }
 
 impl Metrics {
@@ -55,6 +59,14 @@ impl Metrics {
             "bus_malformed_messages",
             "Bus messages that could not be decoded and were skipped",
         );
+        let model_calls = counter(
+            "model_calls",
+            "Model calls made by analyses whose results were stored",
+        );
+        let model_tokens = counter(
+            "model_tokens",
+            "Tokens (prompt + completion) of those calls",
+        );
         let backlog = Gauge::default();
         registry.register(
             "analysis_backlog",
@@ -72,7 +84,22 @@ impl Metrics {
             insights_written,
             insight_duplicates,
             malformed_messages,
+            model_calls,
+            model_tokens,
         }
+    }
+
+    /// What the analyses behind `updates` cost (counted once per analysis, when stored).
+    pub fn record_cost(&self, (calls, tokens): (u64, u64)) {
+        self.model_calls.inc_by(calls);
+        self.model_tokens.inc_by(tokens);
+    }
+
+    /// The calls and tokens carried by `updates`.
+    pub fn cost(updates: &[model::InsightUpdate]) -> (u64, u64) {
+        updates
+            .iter()
+            .fold((0, 0), |(c, t), u| (c + u.calls, t + u.tokens))
     }
 
     pub fn record_applied(&self, applied: model::Applied) {

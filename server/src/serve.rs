@@ -3,6 +3,7 @@
 //! down in order on SIGINT/SIGTERM.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use futures::FutureExt;
@@ -31,11 +32,6 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
         )?;
     }
     let insight_store = crate::insights::open(&config.insights_url, &store).await?;
-    let ctx = Arc::new(sql::session_context_with(
-        store.clone(),
-        insight_store.sql_source(),
-    )?);
-
     let http_listener = TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http_addr))?;
@@ -44,13 +40,36 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen for SQL on {}", config.pg_addr))?;
     let http_addr = http_listener.local_addr()?;
     let pg_addr = pg_listener.local_addr()?;
+    let metrics = Metrics::new();
+
+    // The analysis step, shared by the in-process worker and `analyze()`; it reads context
+    // over this server's own SQL endpoint, as `loginsight worker` does over the network.
+    let processor = Arc::new(crate::analysis::processor(
+        &config.analyst,
+        Some(format!(
+            "postgres://loginsight@{}/loginsight",
+            own_address(pg_addr)
+        )),
+    )?);
+    let on_demand = crate::on_demand::OnDemandAnalysis {
+        store: store.clone(),
+        processor: processor.clone(),
+        sink: insight_store.clone(),
+        router: Router::new(&config.routing)?,
+        timeout: Duration::from_secs(config.analyst.timeout_secs.max(1) * 3),
+        metrics: metrics.clone(),
+    };
+    let ctx = Arc::new(sql::session_context_with(
+        store.clone(),
+        insight_store.sql_source(),
+        Some(Arc::new(on_demand)),
+    )?);
 
     let patterns = if config.mine_patterns {
         Some(PatternStage::load(&store).context("cannot restore the pattern miner")?)
     } else {
         None
     };
-    let metrics = Metrics::new();
     let queued = Arc::new(tokio::sync::Notify::new());
     let stages = Stages {
         patterns,
@@ -69,7 +88,7 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
             let worker = EmbeddedWorker {
                 store: store.clone(),
                 sink: insight_store.clone(),
-                analyst: Arc::new(worker::ShapeAnalyst),
+                processor: processor.clone(),
                 batch: config.worker.batch(),
                 queued: queued.clone(),
                 metrics: metrics.clone(),
@@ -172,4 +191,15 @@ pub(crate) async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// Where this process reaches its own listener: a wildcard address is dialled on loopback.
+fn own_address(mut addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    addr
 }

@@ -27,6 +27,9 @@ pub struct WorkerArgs {
     /// How long a batch waits to fill, in milliseconds [default: 500]
     #[arg(long, env = "LOGINSIGHT_LINGER_MS")]
     pub linger_ms: Option<u64>,
+    /// The server's SQL endpoint, for analysis context (postgres://user@host:5433/loginsight)
+    #[arg(long, env = "LOGINSIGHT_SQL_URL")]
+    pub sql_url: Option<String>,
 }
 
 pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
@@ -46,6 +49,9 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     if let Some(v) = args.linger_ms {
         config.worker.linger_ms = v;
     }
+    if let Some(v) = args.sql_url {
+        config.analyst.sql_url = v;
+    }
     config.validate()?;
     let Some(kafka) = config.bus.kafka() else {
         bail!(
@@ -56,18 +62,16 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     bus::check_and_create_topics(&kafka)
         .await
         .context("cannot start the worker")?;
+    let sql_url = (!config.analyst.sql_url.is_empty()).then(|| config.analyst.sql_url.clone());
+    if sql_url.is_none() {
+        tracing::warn!("no --sql-url: analyses see only their batch, not the store");
+    }
+    let processor = Arc::new(crate::analysis::processor(&config.analyst, sql_url)?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let batch = config.worker.batch();
     let group = config.worker.group.clone();
     let mut task = tokio::spawn(async move {
-        worker::kafka::run(
-            &kafka,
-            &group,
-            &batch,
-            Arc::new(worker::ShapeAnalyst),
-            stop_rx,
-        )
-        .await
+        worker::kafka::run(&kafka, &group, &batch, processor, stop_rx).await
     });
     println!("loginsight worker ready group={}", config.worker.group);
     let totals = tokio::select! {

@@ -73,7 +73,7 @@ async fn embedded_mode_turns_errors_into_insights_and_a_crash_loses_nothing() {
     );
     assert_eq!(
         rows.trim(),
-        "api|info|none|open|15\ncheckout|error|none|open|15",
+        "api|info|builtin|open|15\ncheckout|error|builtin|open|15",
         "{rows}"
     );
     let title = server.psql("SELECT title FROM insights WHERE service = 'checkout'");
@@ -155,7 +155,7 @@ async fn a_kafka_worker_resumes_from_committed_offsets_and_insights_land_in_post
         .await
         .unwrap()
         .get(0);
-    assert_eq!(model, "none");
+    assert_eq!(model, "builtin");
 
     // A clean restart of the worker resumes from the committed offsets: no event is
     // processed twice (no duplicate updates reach the store) and none is lost.
@@ -318,6 +318,9 @@ fn update(id: &str, events: &[&str]) -> InsightUpdate {
             evidence: "{}".into(),
         },
         event_ids: events.iter().map(|e| e.to_string()).collect(),
+        kind: model::UpdateKind::Analysis,
+        calls: 0,
+        tokens: 0,
     }
 }
 

@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 pub use error::{Result, SqlError};
+pub use tables::analyze::{AnalyzeRequest, OnDemand, Target, parse_window};
 pub use tables::{BatchSource, DuckTable, ExternalTable};
 
 /// The catalog clients connect to (`psql -d loginsight`).
@@ -32,14 +33,16 @@ pub const SCHEMA: &str = "public";
 
 /// Builds the DataFusion context clients query: every store table plus `pg_catalog`.
 pub fn session_context(store: StoreRef) -> Result<SessionContext> {
-    session_context_with(store, None)
+    session_context_with(store, None, None)
 }
 
 /// Like [`session_context`], with `insights` read from `insights` instead of the store when
-/// given (insights kept in PostgreSQL).
+/// given (insights kept in PostgreSQL), and with `analyze()` / `analyze_pattern()` when an
+/// [`OnDemand`] analysis is given.
 pub fn session_context_with(
     store: StoreRef,
     insights: Option<Arc<dyn BatchSource>>,
+    on_demand: Option<Arc<dyn OnDemand>>,
 ) -> Result<SessionContext> {
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG, SCHEMA)
@@ -58,6 +61,21 @@ pub fn session_context_with(
     }
     setup_pg_catalog(&ctx, CATALOG, EmptyContextProvider).map_err(|e| SqlError::Catalog(*e))?;
     session::register_functions(&ctx);
+    if let Some(on_demand) = on_demand {
+        for by_pattern in [false, true] {
+            let function = tables::analyze::AnalyzeFunction {
+                by_pattern,
+                schema: Table::Insights.schema(),
+                on_demand: on_demand.clone(),
+            };
+            let name = if by_pattern {
+                "analyze_pattern"
+            } else {
+                "analyze"
+            };
+            ctx.register_udtf(name, Arc::new(function));
+        }
+    }
     Ok(ctx)
 }
 

@@ -2,6 +2,7 @@
 //! projection, filters and limits pushed down; `ExternalTable` reads a small table kept
 //! elsewhere (insights in PostgreSQL).
 
+pub mod analyze;
 mod duck;
 mod external;
 mod pushdown;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bus::{BatchConsumer, KafkaConfig, Producer, envelope};
 use tokio::sync::watch;
 
-use crate::{Analyst, BatchConfig, analyze_batch};
+use crate::{BatchConfig, Processor};
 
 /// Counters a worker reports when it stops (and logs as it goes).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub struct WorkerTotals {
     pub events: u64,
     pub updates: u64,
     pub malformed: u64,
+    pub calls: u64,
+    pub tokens: u64,
 }
 
 /// Runs until `stop` turns true; the current batch is finished (or left uncommitted) first.
@@ -25,7 +27,7 @@ pub async fn run(
     kafka: &KafkaConfig,
     group_id: &str,
     batch: &BatchConfig,
-    analyst: Arc<dyn Analyst>,
+    processor: Arc<Processor>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<WorkerTotals, bus::BusError> {
     bus::check_and_create_topics(kafka).await?;
@@ -54,7 +56,9 @@ pub async fn run(
             }
         }
         totals.events += events.len() as u64;
-        let updates = analyze_batch(analyst.as_ref(), events).await;
+        let (updates, stats) = processor.process(events).await;
+        totals.calls += stats.calls;
+        totals.tokens += stats.tokens;
         let encoded: Vec<(String, Vec<u8>)> = updates
             .iter()
             .map(|u| (u.insight.service.clone(), envelope::encode_update(u)))

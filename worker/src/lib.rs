@@ -1,19 +1,24 @@
 //! The analysis worker: error events in, insight updates out.
 //!
-//! A batch of [`model::ErrorEvent`]s is grouped by (service, pattern) in [`group`]; each group
-//! is handed to an [`Analyst`], and the answer becomes an [`model::InsightUpdate`] that names
-//! every event it accounts for, so stores can count each event once however often it is
-//! delivered. The same code runs in two places: inside `loginsight serve` on the embedded
-//! queue, and as `loginsight worker` on Kafka ([`kafka`]).
+//! A batch of [`model::ErrorEvent`]s is grouped by (service, pattern) in [`group`]; for each
+//! group [`context`] reads what the store knows around it over the server's SQL endpoint,
+//! [`process`] decides whether it needs an analysis (a new pattern, or a known one that changed
+//! materially) and asks the [`analyst`] — the builtin heuristics or an OpenAI-compatible model,
+//! fed a redacted, bounded [`prompt`]. Each resulting [`model::InsightUpdate`] names the events
+//! it accounts for, so stores count each event once however often it is delivered. The same
+//! code runs inside `loginsight serve` (embedded queue), as `loginsight worker` on Kafka
+//! ([`kafka`]), and behind `analyze()` in SQL.
 
 pub mod analyst;
+pub mod context;
 pub mod group;
 pub mod kafka;
+pub mod process;
+pub mod prompt;
 
-use model::{ErrorEvent, InsightUpdate};
-
-pub use analyst::{Analysis, Analyst, ShapeAnalyst};
+pub use analyst::{Analysis, Analyst, AnalystError, BuiltinAnalyst, OpenAiAnalyst, OpenAiConfig};
 pub use group::Group;
+pub use process::{BatchStats, Processor};
 
 /// Most event ids carried by one update; larger groups are split so a Kafka message stays
 /// well under the broker's 1 MB default limit.
@@ -35,25 +40,4 @@ impl Default for BatchConfig {
             linger: std::time::Duration::from_millis(500),
         }
     }
-}
-
-/// Analyses one batch: one update per (service, pattern) group, split into chunks of at most
-/// [`MAX_EVENTS_PER_UPDATE`] event ids.
-pub async fn analyze_batch(analyst: &dyn Analyst, events: Vec<ErrorEvent>) -> Vec<InsightUpdate> {
-    let now_us = chrono::Utc::now().timestamp_micros();
-    let mut updates = Vec::new();
-    for group in group::group(events) {
-        let analysis = analyst.analyze(&group).await;
-        let insight = analysis.into_insight(&group, analyst.model(), now_us);
-        let ids: Vec<String> = group.events.iter().map(|e| e.event_id.clone()).collect();
-        for chunk in ids.chunks(MAX_EVENTS_PER_UPDATE) {
-            let mut insight = insight.clone();
-            insight.occurrences = chunk.len() as i64;
-            updates.push(InsightUpdate {
-                insight,
-                event_ids: chunk.to_vec(),
-            });
-        }
-    }
-    updates
 }

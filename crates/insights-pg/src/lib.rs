@@ -12,7 +12,7 @@ use arrow::array::{
     ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
 use chrono::{DateTime, Utc};
-use model::{Applied, InsightUpdate, fold_updates};
+use model::{Applied, InsightUpdate, UpdateKind, fold_updates};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row};
 
@@ -96,31 +96,26 @@ impl PgInsights {
         for row in inserted {
             *new.entry(row.try_get::<String, _>(0)?).or_default() += 1;
         }
-        for insight in fold_updates(updates) {
+        for folded in fold_updates(updates) {
+            let insight = folded.insight;
             let n = new.get(&insight.id).copied().unwrap_or(0);
-            if n == 0 {
+            if n == 0 && folded.kind != UpdateKind::Refresh {
                 applied.duplicates += 1;
                 continue;
             }
-            sqlx::query::<Postgres>(
+            // A count-only update leaves the stored analysis as it is.
+            let set = match folded.kind {
+                UpdateKind::CountOnly => COUNTS.to_string(),
+                UpdateKind::Analysis | UpdateKind::Refresh => format!("{ANALYSIS}, {COUNTS}"),
+            };
+            sqlx::query::<Postgres>(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO insights (id, created_at, service, pattern_id, severity, title,
                      summary, root_cause, suggested_fix, confidence, model, status, first_seen,
                      last_seen, occurrences, evidence)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
                          $16::jsonb)
-                 ON CONFLICT (id) DO UPDATE SET
-                   severity = excluded.severity,
-                   title = excluded.title,
-                   summary = excluded.summary,
-                   root_cause = excluded.root_cause,
-                   suggested_fix = excluded.suggested_fix,
-                   confidence = excluded.confidence,
-                   model = excluded.model,
-                   evidence = excluded.evidence,
-                   first_seen = least(insights.first_seen, excluded.first_seen),
-                   last_seen = greatest(insights.last_seen, excluded.last_seen),
-                   occurrences = insights.occurrences + excluded.occurrences",
-            )
+                 ON CONFLICT (id) DO UPDATE SET {set}"
+            )))
             .bind(&insight.id)
             .bind(time(insight.created_at_us))
             .bind(&insight.service)
@@ -204,6 +199,14 @@ impl PgInsights {
         )?])
     }
 }
+
+const ANALYSIS: &str = "severity = excluded.severity, title = excluded.title,
+    summary = excluded.summary, root_cause = excluded.root_cause,
+    suggested_fix = excluded.suggested_fix, confidence = excluded.confidence,
+    model = excluded.model, status = excluded.status, evidence = excluded.evidence";
+const COUNTS: &str = "first_seen = least(insights.first_seen, excluded.first_seen),
+    last_seen = greatest(insights.last_seen, excluded.last_seen),
+    occurrences = insights.occurrences + excluded.occurrences";
 
 #[cfg(test)]
 mod tests {

@@ -58,6 +58,44 @@ pub struct Insight {
 pub struct InsightUpdate {
     pub insight: Insight,
     pub event_ids: Vec<String>,
+    /// How the store applies it; absent in messages of older workers (an analysis).
+    #[serde(default)]
+    pub kind: UpdateKind,
+    /// Model calls and tokens the analysis cost (on the first update of a group only), so
+    /// whoever applies updates can account for them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub calls: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// How a store applies an update.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateKind {
+    /// A new analysis with the events it covers: new events are counted and the analysis
+    /// replaces the stored one (unless every event was already seen: a redelivery changes
+    /// nothing).
+    #[default]
+    Analysis,
+    /// Only new occurrences of a known insight: counts and times change, the analysis stays.
+    CountOnly,
+    /// A fresh analysis of events already counted (`analyze()`): the analysis is replaced,
+    /// counts stay.
+    Refresh,
+}
+
+/// One insight's updates of an apply, merged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Folded {
+    pub insight: Insight,
+    /// [`UpdateKind::CountOnly`] when no update carried an analysis; [`UpdateKind::Refresh`]
+    /// when one refreshed it (applied even if no event is new).
+    pub kind: UpdateKind,
 }
 
 /// What applying updates did: new events counted, and updates that were pure redeliveries.
@@ -70,24 +108,38 @@ pub struct Applied {
 
 /// Several updates of one insight in one apply (a large group is split into chunks) are folded
 /// into one: the widest time range and the latest analysis.
-pub fn fold_updates(updates: &[InsightUpdate]) -> Vec<Insight> {
+pub fn fold_updates(updates: &[InsightUpdate]) -> Vec<Folded> {
     let mut order = Vec::new();
-    let mut by_id: HashMap<&str, Insight> = HashMap::new();
+    let mut by_id: HashMap<&str, Folded> = HashMap::new();
     for u in updates {
         let i = &u.insight;
         match by_id.get_mut(i.id.as_str()) {
             Some(acc) => {
                 let (first, last) = (
-                    acc.first_seen_us.min(i.first_seen_us),
-                    acc.last_seen_us.max(i.last_seen_us),
+                    acc.insight.first_seen_us.min(i.first_seen_us),
+                    acc.insight.last_seen_us.max(i.last_seen_us),
                 );
-                *acc = i.clone();
-                acc.first_seen_us = first;
-                acc.last_seen_us = last;
+                // A count-only update never replaces an analysis it follows.
+                if u.kind != UpdateKind::CountOnly || acc.kind == UpdateKind::CountOnly {
+                    acc.insight = i.clone();
+                }
+                acc.insight.first_seen_us = first;
+                acc.insight.last_seen_us = last;
+                acc.kind = match (acc.kind, u.kind) {
+                    (UpdateKind::Refresh, _) | (_, UpdateKind::Refresh) => UpdateKind::Refresh,
+                    (UpdateKind::Analysis, _) | (_, UpdateKind::Analysis) => UpdateKind::Analysis,
+                    _ => UpdateKind::CountOnly,
+                };
             }
             None => {
                 order.push(i.id.as_str());
-                by_id.insert(i.id.as_str(), i.clone());
+                by_id.insert(
+                    i.id.as_str(),
+                    Folded {
+                        insight: i.clone(),
+                        kind: u.kind,
+                    },
+                );
             }
         }
     }
@@ -95,4 +147,57 @@ pub fn fold_updates(updates: &[InsightUpdate]) -> Vec<Insight> {
         .into_iter()
         .filter_map(|id| by_id.remove(id))
         .collect()
+}
+
+/// `insights` rows as one batch in [`crate::schema::insights`].
+pub fn insights_batch(
+    insights: &[Insight],
+) -> Result<arrow::array::RecordBatch, arrow::error::ArrowError> {
+    use arrow::array::{
+        ArrayRef, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    };
+    use std::sync::Arc;
+    let text = |f: &dyn Fn(&Insight) -> Option<&str>| -> ArrayRef {
+        Arc::new(insights.iter().map(f).collect::<StringArray>())
+    };
+    let time = |f: &dyn Fn(&Insight) -> i64| -> ArrayRef {
+        Arc::new(
+            insights
+                .iter()
+                .map(|i| Some(f(i)))
+                .collect::<TimestampMicrosecondArray>()
+                .with_timezone(crate::schema::UTC),
+        )
+    };
+    arrow::array::RecordBatch::try_new(
+        crate::schema::insights(),
+        vec![
+            text(&|i| Some(&i.id)),
+            time(&|i| i.created_at_us),
+            text(&|i| Some(&i.service)),
+            text(&|i| Some(&i.pattern_id)),
+            text(&|i| Some(&i.severity)),
+            text(&|i| Some(&i.title)),
+            text(&|i| Some(&i.summary)),
+            text(&|i| i.root_cause.as_deref()),
+            text(&|i| i.suggested_fix.as_deref()),
+            Arc::new(
+                insights
+                    .iter()
+                    .map(|i| Some(i.confidence))
+                    .collect::<Float64Array>(),
+            ),
+            text(&|i| Some(&i.model)),
+            text(&|i| Some(&i.status)),
+            time(&|i| i.first_seen_us),
+            time(&|i| i.last_seen_us),
+            Arc::new(
+                insights
+                    .iter()
+                    .map(|i| Some(i.occurrences))
+                    .collect::<Int64Array>(),
+            ),
+            text(&|i| Some(&i.evidence)),
+        ],
+    )
 }

@@ -14,7 +14,9 @@ pub mod schema;
 mod time;
 
 pub use batch::{LogBatchBuilder, LogRecord, StatsRollup};
-pub use insight::{Applied, ErrorEvent, Insight, InsightUpdate, fold_updates};
+pub use insight::{
+    Applied, ErrorEvent, Folded, Insight, InsightUpdate, UpdateKind, fold_updates, insights_batch,
+};
 pub use level::Level;
 pub use pattern::{PatternDelta, PatternMerge};
 pub use time::{

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use duckdb::Connection;
 use duckdb::types::{TimeUnit, Value};
-use model::{Applied, InsightUpdate, fold_updates};
+use model::{Applied, InsightUpdate, UpdateKind, fold_updates};
 
 use crate::Result;
 
@@ -55,32 +55,23 @@ pub(crate) fn apply(conn: &Connection, updates: &[InsightUpdate]) -> Result<Appl
          DELETE FROM insight_event_stage;"
     ))?;
 
-    let mut upsert = conn.prepare(
-        "INSERT INTO insights (id, created_at, service, pattern_id, severity, title, summary,
-                               root_cause, suggested_fix, confidence, model, status,
-                               first_seen, last_seen, occurrences, evidence)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET
-           severity = excluded.severity,
-           title = excluded.title,
-           summary = excluded.summary,
-           root_cause = excluded.root_cause,
-           suggested_fix = excluded.suggested_fix,
-           confidence = excluded.confidence,
-           model = excluded.model,
-           evidence = excluded.evidence,
-           first_seen = least(insights.first_seen, excluded.first_seen),
-           last_seen = greatest(insights.last_seen, excluded.last_seen),
-           occurrences = insights.occurrences + excluded.occurrences",
-    )?;
-    for insight in fold_updates(updates) {
+    let mut upsert = conn.prepare(&format!(
+        "{INSERT} ON CONFLICT (id) DO UPDATE SET {ANALYSIS}, {COUNTS}"
+    ))?;
+    let mut count = conn.prepare(&format!("{INSERT} ON CONFLICT (id) DO UPDATE SET {COUNTS}"))?;
+    for folded in fold_updates(updates) {
+        let insight = folded.insight;
         let new = new_per_insight.get(&insight.id).copied().unwrap_or(0);
-        if new == 0 {
+        if new == 0 && folded.kind != UpdateKind::Refresh {
             applied.duplicates += 1;
             continue;
         }
+        let statement = match folded.kind {
+            UpdateKind::CountOnly => &mut count,
+            UpdateKind::Analysis | UpdateKind::Refresh => &mut upsert,
+        };
         let ts = |us: i64| Value::Timestamp(TimeUnit::Microsecond, us);
-        upsert.execute(duckdb::params![
+        statement.execute(duckdb::params![
             insight.id,
             ts(insight.created_at_us),
             insight.service,
@@ -103,3 +94,14 @@ pub(crate) fn apply(conn: &Connection, updates: &[InsightUpdate]) -> Result<Appl
     }
     Ok(applied)
 }
+
+const INSERT: &str = "INSERT INTO insights (id, created_at, service, pattern_id, severity, title,
+    summary, root_cause, suggested_fix, confidence, model, status, first_seen, last_seen,
+    occurrences, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const ANALYSIS: &str = "severity = excluded.severity, title = excluded.title,
+    summary = excluded.summary, root_cause = excluded.root_cause,
+    suggested_fix = excluded.suggested_fix, confidence = excluded.confidence,
+    model = excluded.model, status = excluded.status, evidence = excluded.evidence";
+const COUNTS: &str = "first_seen = least(insights.first_seen, excluded.first_seen),
+    last_seen = greatest(insights.last_seen, excluded.last_seen),
+    occurrences = insights.occurrences + excluded.occurrences";

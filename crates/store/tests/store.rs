@@ -231,6 +231,9 @@ fn update(events: &[model::ErrorEvent]) -> model::InsightUpdate {
             evidence: "{}".into(),
         },
         event_ids: events.iter().map(|e| e.event_id.clone()).collect(),
+        kind: model::UpdateKind::Analysis,
+        calls: 0,
+        tokens: 0,
     }
 }
 
@@ -305,4 +308,58 @@ fn the_analysis_queue_is_durable_ordered_and_never_reuses_ids() {
         })
         .unwrap();
     assert_eq!(store.queue_head(10).unwrap()[0].seq, 4);
+}
+
+fn titles(store: &Store) -> Vec<String> {
+    let batches = collect(
+        store,
+        &Scan {
+            table: Table::Insights,
+            columns: vec!["title".into()],
+            filters: vec![],
+            limit: None,
+        },
+    );
+    batches
+        .iter()
+        .flat_map(|b| {
+            let a = b.column(0).as_string::<i32>();
+            (0..a.len())
+                .map(|i| a.value(i).to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn count_only_updates_keep_the_analysis_and_refreshes_keep_the_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let events: Vec<model::ErrorEvent> = (1..=3)
+        .map(|i| model::ErrorEvent {
+            event_id: format!("e{i}"),
+            ..event(i, "a")
+        })
+        .collect();
+    store.apply_insights(&[update(&events[..1])], &[]).unwrap();
+
+    let mut count_only = update(&events[1..3]);
+    count_only.kind = model::UpdateKind::CountOnly;
+    count_only.insight.title = "must not replace the analysis".into();
+    store.apply_insights(&[count_only], &[]).unwrap();
+    assert_eq!(
+        (titles(&store), occurrences(&store)),
+        (vec!["boom".to_string()], vec![3])
+    );
+
+    let mut refresh = update(&events[..1]);
+    refresh.event_ids.clear();
+    refresh.kind = model::UpdateKind::Refresh;
+    refresh.insight.title = "fresh analysis".into();
+    let applied = store.apply_insights(&[refresh], &[]).unwrap();
+    assert_eq!(applied.insights_written, 1);
+    assert_eq!(
+        (titles(&store), occurrences(&store)),
+        (vec!["fresh analysis".to_string()], vec![3])
+    );
 }

@@ -113,6 +113,23 @@ impl TestServer {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Runs `sql` with psql, expects it to fail, and returns psql's error output.
+    pub fn psql_error(&self, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                &self.pg.ip().to_string(),
+                "-p",
+                &self.pg.port().to_string(),
+            ])
+            .args(["-U", "loginsight", "-d", "loginsight", "-X", "-A", "-t"])
+            .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .expect("run psql");
+        assert!(!out.status.success(), "{sql:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
     /// Kills the server with SIGKILL: a crash, no shutdown work at all.
     pub fn crash(mut self) {
         let _ = self.child.kill();

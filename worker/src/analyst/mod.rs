@@ -1,11 +1,18 @@
-//! Analysts: what turns a group of error events into an explanation. [`ShapeAnalyst`] is the
-//! honest minimum (it describes the shape, counts and spread, and claims no root cause);
-//! the builtin and OpenAI-compatible analysts implement the same trait.
+//! Analysts: what turns a group of error events and its context into an explanation. One
+//! file per analyst, one trait: [`builtin`] (offline heuristics, the default) and [`openai`]
+//! (any OpenAI-compatible chat-completions server).
+
+pub mod builtin;
+pub mod openai;
 
 use model::{Insight, Level};
 use serde_json::json;
 
 use crate::Group;
+use crate::context::Context;
+
+pub use builtin::BuiltinAnalyst;
+pub use openai::{OpenAiAnalyst, OpenAiConfig};
 
 /// Examples kept in an insight's evidence, and how long each may be.
 const EXAMPLES: usize = 3;
@@ -22,13 +29,23 @@ pub struct Analysis {
     pub confidence: f64,
     /// Extra evidence merged into the insight's evidence document.
     pub evidence: serde_json::Value,
+    /// Model calls and tokens this analysis cost.
+    pub calls: u32,
+    pub tokens: u64,
+}
+
+/// Why an analysis produced no answer; the group gets a failed insight with this reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AnalystError {
+    #[error("{0}")]
+    Failed(String),
 }
 
 #[async_trait::async_trait]
 pub trait Analyst: Send + Sync {
     /// The `insights.model` value of this analyst's insights.
     fn model(&self) -> &str;
-    async fn analyze(&self, group: &Group) -> Analysis;
+    async fn analyze(&self, group: &Group, context: &Context) -> Result<Analysis, AnalystError>;
 }
 
 /// Severity of an insight from the most severe level among its events.
@@ -41,7 +58,7 @@ pub fn severity(level: Level) -> &'static str {
     }
 }
 
-fn clip(s: &str, n: usize) -> String {
+pub(crate) fn clip(s: &str, n: usize) -> String {
     match s.char_indices().nth(n) {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_string(),
@@ -49,20 +66,53 @@ fn clip(s: &str, n: usize) -> String {
 }
 
 impl Analysis {
-    /// The insight row of `group` with this analysis.
-    pub fn into_insight(self, group: &Group, model: &str, now_us: i64) -> Insight {
+    /// The insight a failed analysis leaves: visible, with the reason, retried when the
+    /// pattern shows up again in force.
+    pub fn failed(group: &Group, reason: &str) -> Analysis {
+        Analysis {
+            title: format!(
+                "{} in {}: {}",
+                group.max_level().as_str(),
+                group.service,
+                clip(&group.template, 100)
+            ),
+            summary: format!("analysis failed: {reason}"),
+            root_cause: None,
+            suggested_fix: None,
+            severity: severity(group.max_level()).to_string(),
+            confidence: 0.0,
+            evidence: json!({ "failure": reason }),
+            calls: 0,
+            tokens: 0,
+        }
+    }
+
+    /// The insight row of `group` with this analysis; example messages are redacted.
+    pub fn into_insight(
+        self,
+        group: &Group,
+        model: &str,
+        status: &str,
+        now_us: i64,
+        redactor: &redact::Redactor,
+    ) -> Insight {
         let examples: Vec<String> = group
             .events
             .iter()
             .take(EXAMPLES)
-            .map(|e| clip(&e.message, EXAMPLE_CHARS))
+            .map(|e| {
+                redactor
+                    .redact(&clip(&e.message, EXAMPLE_CHARS))
+                    .into_owned()
+            })
             .collect();
         let mut evidence = json!({
-            "template": group.template,
+            "template": redactor.redact(&group.template),
             "pattern_id": group.pattern_id,
             "examples": examples,
             "hosts": group.events.iter().filter_map(|e| e.host.as_deref()).collect::<std::collections::BTreeSet<_>>(),
             "trace_ids": group.events.iter().filter_map(|e| e.trace_id.as_deref()).take(10).collect::<Vec<_>>(),
+            "analysis": { "model": model, "calls": self.calls, "tokens": self.tokens },
         });
         if let (Some(map), serde_json::Value::Object(extra)) =
             (evidence.as_object_mut(), self.evidence)
@@ -81,47 +131,11 @@ impl Analysis {
             suggested_fix: self.suggested_fix,
             confidence: self.confidence,
             model: model.to_string(),
-            status: "open".to_string(),
+            status: status.to_string(),
             first_seen_us: group.first_seen_us(),
             last_seen_us: group.last_seen_us(),
             occurrences: group.events.len() as i64,
             evidence: evidence.to_string(),
-        }
-    }
-}
-
-/// One insight per message shape, with no claim about causes (`model = 'none'`).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ShapeAnalyst;
-
-#[async_trait::async_trait]
-impl Analyst for ShapeAnalyst {
-    fn model(&self) -> &str {
-        "none"
-    }
-
-    async fn analyze(&self, group: &Group) -> Analysis {
-        let level = group.max_level();
-        let shape = if group.template.is_empty() {
-            clip(&group.events[0].message, 120)
-        } else {
-            clip(&group.template, 120)
-        };
-        let span_s = (group.last_seen_us() - group.first_seen_us()) / 1_000_000;
-        Analysis {
-            title: format!("{} in {}: {shape}", level.as_str(), group.service),
-            summary: format!(
-                "{} {} event(s) of this shape from {} over {span_s} s. No analyst is configured, \
-                 so no root cause is claimed.",
-                group.events.len(),
-                level.as_str(),
-                group.service
-            ),
-            root_cause: None,
-            suggested_fix: None,
-            severity: severity(level).to_string(),
-            confidence: 0.0,
-            evidence: serde_json::Value::Null,
         }
     }
 }
