@@ -33,6 +33,18 @@ pub struct ServeConfig {
     pub worker: WorkerConfig,
     /// Who explains errors: the builtin analyst or an OpenAI-compatible model.
     pub analyst: AnalystConfig,
+    /// Credentials of the vendor-protocol sources.
+    pub sources: SourcesConfig,
+}
+
+/// Keys the Datadog and Firehose routes accept; an empty list accepts any request.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourcesConfig {
+    /// `DD-API-KEY` values accepted by `/api/v2/logs` and `/v1/input`.
+    pub datadog_api_keys: Vec<String>,
+    /// `X-Amz-Firehose-Access-Key` values accepted by `/v1/firehose`.
+    pub firehose_access_keys: Vec<String>,
 }
 
 /// The analyst: `builtin` (offline heuristics), `openai` (any OpenAI-compatible server), or
@@ -232,6 +244,7 @@ impl Default for ServeConfig {
             bus: BusConfig::default(),
             worker: WorkerConfig::default(),
             analyst: AnalystConfig::default(),
+            sources: SourcesConfig::default(),
         }
     }
 }
@@ -273,6 +286,12 @@ pub struct ServeOverrides {
     /// How long a batch waits to fill, in milliseconds [default: 500]
     #[arg(long, env = "LOGINSIGHT_LINGER_MS")]
     pub linger_ms: Option<u64>,
+    /// Accepted Datadog API keys (comma-separated); none: no check
+    #[arg(long, env = "LOGINSIGHT_DATADOG_API_KEYS", value_delimiter = ',')]
+    pub datadog_api_keys: Option<Vec<String>>,
+    /// Accepted Firehose access keys (comma-separated); none: no check
+    #[arg(long, env = "LOGINSIGHT_FIREHOSE_ACCESS_KEYS", value_delimiter = ',')]
+    pub firehose_access_keys: Option<Vec<String>>,
 }
 
 impl ServeConfig {
@@ -319,6 +338,12 @@ impl ServeConfig {
         }
         if let Some(v) = o.linger_ms {
             config.worker.linger_ms = v;
+        }
+        if let Some(v) = o.datadog_api_keys {
+            config.sources.datadog_api_keys = v;
+        }
+        if let Some(v) = o.firehose_access_keys {
+            config.sources.firehose_access_keys = v;
         }
         config.validate()?;
         Ok(config)

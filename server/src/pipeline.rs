@@ -37,7 +37,17 @@ pub enum PipelineError {
 struct Job {
     batch: RecordBatch,
     stats: StatsRollup,
-    done: oneshot::Sender<Result<(), PipelineError>>,
+    /// A delivery id: a job whose key was committed before is not stored again.
+    key: Option<String>,
+    done: oneshot::Sender<Result<Outcome, PipelineError>>,
+}
+
+/// What became of a submitted batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Stored,
+    /// Its delivery key was already committed: a retry, nothing stored again.
+    Duplicate,
 }
 
 /// What the writer thread does besides writing: mining, routing, and telling the consumers
@@ -74,8 +84,18 @@ impl Pipeline {
 
     /// Stores the records of `builder`; returns how many once they are committed.
     pub async fn submit(&self, builder: LogBatchBuilder) -> Result<usize, PipelineError> {
+        Ok(self.submit_once(builder, None).await?.0)
+    }
+
+    /// Like [`Pipeline::submit`], for a delivery that senders retry under the same `key`: a
+    /// key already committed (within a day) stores nothing and reports [`Outcome::Duplicate`].
+    pub async fn submit_once(
+        &self,
+        builder: LogBatchBuilder,
+        key: Option<String>,
+    ) -> Result<(usize, Outcome), PipelineError> {
         if builder.is_empty() {
-            return Ok(0);
+            return Ok((0, Outcome::Stored));
         }
         let (batch, stats) = builder
             .finish()
@@ -83,11 +103,16 @@ impl Pipeline {
         let rows = batch.num_rows();
         let (done, wait) = oneshot::channel();
         self.jobs
-            .send(Job { batch, stats, done })
+            .send(Job {
+                batch,
+                stats,
+                key,
+                done,
+            })
             .await
             .map_err(|_| PipelineError::Closed)?;
-        wait.await.map_err(|_| PipelineError::Closed)??;
-        Ok(rows)
+        let outcome = wait.await.map_err(|_| PipelineError::Closed)??;
+        Ok((rows, outcome))
     }
 }
 
@@ -97,6 +122,7 @@ fn write_loop(
     max_commit_rows: usize,
     mut stages: Stages,
 ) {
+    let mut pruned = std::time::Instant::now();
     while let Some(first) = jobs.blocking_recv() {
         let mut rows = first.batch.num_rows();
         let mut group = vec![first];
@@ -112,9 +138,26 @@ fn write_loop(
         let mut commit = Commit::default();
         let mut waiters = Vec::with_capacity(group.len());
         for job in group {
+            if let Some(key) = job.key {
+                let seen = commit.delivery_keys.contains(&key)
+                    || store.delivery_seen(&key).unwrap_or_else(|err| {
+                        // Unknown: store it; a duplicate beats a loss.
+                        tracing::warn!(error = %err, "cannot check a delivery key");
+                        false
+                    });
+                if seen {
+                    rows -= job.batch.num_rows();
+                    let _ = job.done.send(Ok(Outcome::Duplicate));
+                    continue;
+                }
+                commit.delivery_keys.push(key);
+            }
             commit.stats.merge(job.stats);
             commit.logs.push(job.batch);
             waiters.push(job.done);
+        }
+        if waiters.is_empty() {
+            continue;
         }
         let result = write_group(&store, &mut commit, &mut stages);
         if let Err(err) = &result {
@@ -129,10 +172,16 @@ fn write_loop(
         }
         for waiter in waiters {
             // The request may have gone away (client disconnected); its rows are stored anyway.
-            let _ = waiter.send(result.clone());
+            let _ = waiter.send(result.clone().map(|()| Outcome::Stored));
         }
         if let Some(stage) = stages.patterns.as_mut() {
             stage.maybe_save(&store, false);
+        }
+        if pruned.elapsed() > std::time::Duration::from_secs(3600) {
+            pruned = std::time::Instant::now();
+            if let Err(err) = store.prune_delivery_keys() {
+                tracing::warn!(error = %err, "pruning delivery keys failed");
+            }
         }
     }
     if let Some(stage) = stages.patterns.as_mut() {

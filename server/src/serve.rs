@@ -126,6 +126,8 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
             max_body_bytes: config.max_body_bytes,
             metrics: metrics.clone(),
             store: store.clone(),
+            datadog_api_keys: Arc::new(config.sources.datadog_api_keys.clone()),
+            firehose_access_keys: Arc::new(config.sources.firehose_access_keys.clone()),
         });
         let stopped = stopped();
         async move {
@@ -134,7 +136,12 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
                 .await
         }
     });
-    let pg = tokio::spawn(sql::serve(pg_listener, ctx, stopped()));
+    // The SQL endpoint stops last: the analysis path reads its context through it while it
+    // finishes the batch in progress.
+    let (sql_stop_tx, mut sql_stop_rx) = watch::channel(false);
+    let pg = tokio::spawn(sql::serve(pg_listener, ctx, async move {
+        let _ = sql_stop_rx.wait_for(|stop| *stop).await;
+    }));
 
     tracing::info!(
         %http_addr,
@@ -154,7 +161,6 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
     http.await
         .context("HTTP server task")?
         .context("HTTP server")?;
-    pg.await.context("SQL server task")?.context("SQL server")?;
     // The analysis path finishes its batch in progress; what is left stays queued.
     while let Some(done) = background.join_next().await {
         match done {
@@ -163,6 +169,8 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
             Err(err) => tracing::error!(error = %err, "analysis task panicked"),
         }
     }
+    let _ = sql_stop_tx.send(true);
+    pg.await.context("SQL server task")?.context("SQL server")?;
     // With every handle gone the writer drains its queue, checkpoints and exits.
     tokio::task::spawn_blocking(move || writer.join())
         .await?

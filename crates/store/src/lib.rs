@@ -44,6 +44,9 @@ pub struct Scan {
     pub limit: Option<usize>,
 }
 
+/// How long a delivery key is remembered.
+pub const DELIVERY_KEY_TTL_HOURS: u32 = 24;
+
 /// Everything one group commit writes, in one transaction.
 #[derive(Debug, Default)]
 pub struct Commit {
@@ -58,6 +61,9 @@ pub struct Commit {
     /// Records routed to analysis, appended to the analysis queue (their `event_id` is
     /// assigned by the store).
     pub errors: Vec<ErrorEvent>,
+    /// Delivery ids of the requests in this commit (a Firehose request id, a Datadog event
+    /// id): remembered with the rows, so a retried delivery is recognised.
+    pub delivery_keys: Vec<String>,
 }
 
 /// The open database. Cheap to share: writes go through one connection under a mutex (the
@@ -98,6 +104,9 @@ impl Store {
         conn.execute_batch(tables::DDL)?;
         conn.execute_batch(queue::DDL)?;
         conn.execute_batch(insights::DDL)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS delivery_keys (key VARCHAR PRIMARY KEY, stored_at TIMESTAMP NOT NULL)",
+        )?;
         tables::compact_stats(&conn)?;
         let instance = match queue::meta_get(&conn, "instance_id")? {
             Some(id) => id,
@@ -173,6 +182,17 @@ impl Store {
                 appender.flush()?;
             }
             tables::upsert_patterns(&conn, &commit.patterns)?;
+            if !commit.delivery_keys.is_empty() {
+                let mut appender = conn.appender("delivery_keys")?;
+                let now = duckdb::types::Value::Timestamp(
+                    duckdb::types::TimeUnit::Microsecond,
+                    chrono::Utc::now().timestamp_micros(),
+                );
+                for key in &commit.delivery_keys {
+                    appender.append_row(duckdb::params![key, now])?;
+                }
+                appender.flush()?;
+            }
             if !commit.errors.is_empty() {
                 let first = self.next_seq.load(Ordering::SeqCst);
                 let last = first + commit.errors.len() as u64 - 1;
@@ -184,6 +204,26 @@ impl Store {
         // Advanced only once committed; a failed commit reuses the numbers it did not keep.
         self.next_seq
             .fetch_add(commit.errors.len() as u64, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Whether a delivery with this key was committed (within [`DELIVERY_KEY_TTL_HOURS`]).
+    pub fn delivery_seen(&self, key: &str) -> Result<bool> {
+        let conn = self.writer();
+        let n: i64 = conn.query_row(
+            "SELECT count(*) FROM delivery_keys WHERE key = ?",
+            [key],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Forgets delivery keys older than [`DELIVERY_KEY_TTL_HOURS`]; senders stop retrying
+    /// long before (Firehose after at most 2 hours, Datadog within minutes).
+    pub fn prune_delivery_keys(&self) -> Result<()> {
+        self.writer().execute_batch(&format!(
+            "DELETE FROM delivery_keys WHERE stored_at < now()::TIMESTAMP - INTERVAL {DELIVERY_KEY_TTL_HOURS} HOUR"
+        ))?;
         Ok(())
     }
 

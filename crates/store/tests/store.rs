@@ -363,3 +363,21 @@ fn count_only_updates_keep_the_analysis_and_refreshes_keep_the_counts() {
         (vec!["fresh analysis".to_string()], vec![3])
     );
 }
+
+#[test]
+fn delivery_keys_are_remembered_with_their_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert!(!store.delivery_seen("firehose:r1").unwrap());
+    store
+        .commit(&store::Commit {
+            delivery_keys: vec!["firehose:r1".into()],
+            ..Default::default()
+        })
+        .unwrap();
+    store.prune_delivery_keys().unwrap();
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert!(store.delivery_seen("firehose:r1").unwrap());
+    assert!(!store.delivery_seen("firehose:r2").unwrap());
+}

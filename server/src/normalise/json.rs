@@ -33,14 +33,14 @@ pub struct PayloadErrors {
 }
 
 impl PayloadErrors {
-    fn new() -> Self {
+    pub fn new() -> Self {
         PayloadErrors {
             count: 0,
             errors: Vec::new(),
         }
     }
 
-    fn push(&mut self, error: LineError) {
+    pub fn push(&mut self, error: LineError) {
         self.count += 1;
         if self.errors.len() < MAX_REPORTED_ERRORS {
             self.errors.push(error);

@@ -1,5 +1,6 @@
 //! The HTTP source (axum): `POST /v1/logs` for NDJSON or JSON arrays, `GET /healthz`, and
-//! `GET /metrics` (Prometheus text).
+//! `GET /metrics` (Prometheus text); the Datadog and Firehose routes live in their own files
+//! and share this router, its state and [`HttpError`].
 //!
 //! A request is acknowledged with `200 {"accepted": N}` only after its rows are committed. It
 //! is atomic: a malformed line rejects the whole request with `400` and the first line errors.
@@ -30,6 +31,10 @@ pub struct HttpState {
     pub metrics: Metrics,
     /// Read for the backlog gauge when `/metrics` is scraped.
     pub store: store::StoreRef,
+    /// Accepted `DD-API-KEY`s; empty: no check.
+    pub datadog_api_keys: std::sync::Arc<Vec<String>>,
+    /// Accepted `X-Amz-Firehose-Access-Key`s; empty: no check.
+    pub firehose_access_keys: std::sync::Arc<Vec<String>>,
 }
 
 /// The routes of the HTTP source.
@@ -37,6 +42,10 @@ pub fn router(state: HttpState) -> Router {
     let limit = state.max_body_bytes;
     Router::new()
         .route("/v1/logs", post(ingest_logs))
+        .route("/api/v2/logs", post(super::datadog::intake))
+        .route("/v1/input", post(super::datadog::intake))
+        .route("/v1/webhooks/datadog", post(super::datadog::webhook))
+        .route("/v1/firehose", post(super::firehose::deliver))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(limit))
@@ -73,6 +82,10 @@ pub enum HttpError {
     BadBody(String),
     TooLarge(usize),
     UnsupportedMediaType(String),
+    Unauthorized(String),
+    Forbidden(String),
+    TooMany { got: usize, max: usize },
+    Internal(String),
     Pipeline(PipelineError),
 }
 
@@ -99,6 +112,18 @@ impl IntoResponse for HttpError {
             HttpError::UnsupportedMediaType(message) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 json!({ "error": message }),
+            ),
+            HttpError::Unauthorized(message) => {
+                (StatusCode::UNAUTHORIZED, json!({ "error": message }))
+            }
+            HttpError::Forbidden(message) => (StatusCode::FORBIDDEN, json!({ "error": message })),
+            HttpError::TooMany { got, max } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({ "error": format!("{got} entries in one request; at most {max}") }),
+            ),
+            HttpError::Internal(message) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "error": format!("{message}; nothing from this request was stored") }),
             ),
             HttpError::Pipeline(err) => {
                 let status = match err {
@@ -179,18 +204,26 @@ pub fn decode_body(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Byt
     Ok(Bytes::from(out))
 }
 
+/// The body, or the error axum's extractor met (too large, or unreadable).
+pub fn body_or_error(
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<Bytes, HttpError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            HttpError::TooLarge(limit)
+        } else {
+            HttpError::BadBody(rejection.body_text())
+        }
+    })
+}
+
 async fn ingest_logs(
     State(state): State<HttpState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            HttpError::TooLarge(state.max_body_bytes)
-        } else {
-            HttpError::BadBody(rejection.body_text())
-        }
-    })?;
+    let body = body_or_error(body, state.max_body_bytes)?;
     check_content_type(&headers)?;
     let limit = state.max_body_bytes;
     let received_at = chrono::Utc::now().timestamp_micros();
@@ -201,7 +234,7 @@ async fn ingest_logs(
         parse_body(&body, received_at, "http").map_err(HttpError::Malformed)
     })
     .await
-    .map_err(|e| HttpError::Pipeline(PipelineError::Build(e.to_string())))??;
+    .map_err(|e| HttpError::Internal(e.to_string()))??;
     let accepted = state
         .pipeline
         .submit(parsed)
