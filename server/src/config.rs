@@ -33,7 +33,7 @@ pub struct ServeConfig {
     pub worker: WorkerConfig,
     /// Who explains errors: the builtin analyst or an OpenAI-compatible model.
     pub analyst: AnalystConfig,
-    /// Credentials of the vendor-protocol sources.
+    /// Credentials of the vendor-protocol sources, and the syslog listeners.
     pub sources: SourcesConfig,
 }
 
@@ -45,6 +45,10 @@ pub struct SourcesConfig {
     pub datadog_api_keys: Vec<String>,
     /// `X-Amz-Firehose-Access-Key` values accepted by `/v1/firehose`.
     pub firehose_access_keys: Vec<String>,
+    /// Syslog over UDP on this address, if set.
+    pub syslog_udp: Option<SocketAddr>,
+    /// Syslog over TCP on this address, if set.
+    pub syslog_tcp: Option<SocketAddr>,
 }
 
 /// The analyst: `builtin` (offline heuristics), `openai` (any OpenAI-compatible server), or
@@ -292,6 +296,12 @@ pub struct ServeOverrides {
     /// Accepted Firehose access keys (comma-separated); none: no check
     #[arg(long, env = "LOGINSIGHT_FIREHOSE_ACCESS_KEYS", value_delimiter = ',')]
     pub firehose_access_keys: Option<Vec<String>>,
+    /// Receive syslog over UDP on this address (e.g. 0.0.0.0:514)
+    #[arg(long, env = "LOGINSIGHT_SYSLOG_UDP")]
+    pub syslog_udp: Option<SocketAddr>,
+    /// Receive syslog over TCP on this address (octet-counted or newline-framed)
+    #[arg(long, env = "LOGINSIGHT_SYSLOG_TCP")]
+    pub syslog_tcp: Option<SocketAddr>,
 }
 
 impl ServeConfig {
@@ -344,6 +354,12 @@ impl ServeConfig {
         }
         if let Some(v) = o.firehose_access_keys {
             config.sources.firehose_access_keys = v;
+        }
+        if let Some(v) = o.syslog_udp {
+            config.sources.syslog_udp = Some(v);
+        }
+        if let Some(v) = o.syslog_tcp {
+            config.sources.syslog_tcp = Some(v);
         }
         config.validate()?;
         Ok(config)

@@ -37,7 +37,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server: HTTP ingest, DuckDB storage and the Postgres-wire SQL endpoint.
-    Serve(config::ServeOverrides),
+    Serve(Box<config::ServeOverrides>),
     /// Run an analysis worker on Kafka (`logs.to.analyze` → `ai.insights.processed`).
     Worker(worker_cmd::WorkerArgs),
     /// Mine patterns from one message per line (FILE, or stdin) and print CSV
@@ -69,7 +69,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(overrides) => serve::run(overrides).await,
+            Command::Serve(overrides) => serve::run(*overrides).await,
             Command::Worker(args) => worker_cmd::run(args).await,
             Command::Patterns { file } => patterns_csv::run(file.as_deref()),
             Command::Bench(cmd) => bench::run(cmd).await,

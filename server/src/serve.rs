@@ -113,12 +113,45 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
             ));
         }
     }
+    let syslog_stop = stop_rx.clone();
     let stopped = move || {
         let mut rx = stop_rx.clone();
         async move {
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
+
+    let syslog_udp = match config.sources.syslog_udp {
+        Some(addr) => Some(
+            tokio::net::UdpSocket::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for syslog (UDP) on {addr}"))?,
+        ),
+        None => None,
+    };
+    let syslog_tcp = match config.sources.syslog_tcp {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for syslog (TCP) on {addr}"))?,
+        ),
+        None => None,
+    };
+    let mut ready = format!("loginsight ready http={http_addr} pg={pg_addr}");
+    if let Some(socket) = &syslog_udp {
+        ready.push_str(&format!(" syslog_udp={}", socket.local_addr()?));
+    }
+    if let Some(listener) = &syslog_tcp {
+        ready.push_str(&format!(" syslog_tcp={}", listener.local_addr()?));
+    }
+    let syslog = (syslog_udp.is_some() || syslog_tcp.is_some()).then(|| {
+        tokio::spawn(crate::sources::syslog::run(
+            syslog_udp,
+            syslog_tcp,
+            pipeline.clone(),
+            syslog_stop,
+        ))
+    });
 
     let http = tokio::spawn({
         let app = router(HttpState {
@@ -151,7 +184,7 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
         "serving"
     );
     // A machine-readable line on stdout, so scripts and tests can find the bound ports.
-    println!("loginsight ready http={http_addr} pg={pg_addr}");
+    println!("{ready}");
 
     wait_for_signal().await;
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
@@ -161,6 +194,9 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
     http.await
         .context("HTTP server task")?
         .context("HTTP server")?;
+    if let Some(syslog) = syslog {
+        syslog.await.context("syslog task")?;
+    }
     // The analysis path finishes its batch in progress; what is left stays queued.
     while let Some(done) = background.join_next().await {
         match done {

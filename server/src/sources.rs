@@ -4,3 +4,4 @@
 pub mod datadog;
 pub mod firehose;
 pub mod http;
+pub mod syslog;

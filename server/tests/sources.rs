@@ -270,3 +270,54 @@ async fn firehose_cloudwatch_records_become_logs_and_retries_do_not_duplicate() 
     assert_eq!(server.psql("SELECT count(*) FROM logs").trim(), "2");
     assert!(server.stop().success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn syslog_over_udp_and_tcp_keeps_every_message() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(
+        dir.path(),
+        &["--syslog-udp", "127.0.0.1:0", "--syslog-tcp", "127.0.0.1:0"],
+    );
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    udp.send_to(
+        b"<11>1 2026-11-29T10:00:00.123Z web-1 checkout 4242 ID47 [origin ip=\"10.0.0.1\"] payment failed",
+        server.addr("syslog_udp"),
+    )
+    .await
+    .unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(server.addr("syslog_tcp"))
+        .await
+        .unwrap();
+    // Newline framing, then octet counting with a multi-line message, then something that is
+    // not syslog at all.
+    let counted = "<28>1 2026-11-29T10:00:01Z db-1 postgres - - - slow query\n  in orders";
+    let stream = format!(
+        "<34>Oct 11 22:14:15 mymachine su: 'su root' failed\n{} {counted}not syslog at all\n",
+        counted.len()
+    );
+    tcp.write_all(stream.as_bytes()).await.unwrap();
+    tcp.shutdown().await.unwrap();
+    support::eventually(30, "4 syslog rows", || async {
+        let n = server.psql("SELECT count(*) FROM logs");
+        if n.trim() == "4" { Ok(()) } else { Err(n) }
+    })
+    .await;
+    let rows =
+        server.psql("SELECT service, level, host, message, source FROM logs ORDER BY message");
+    assert_eq!(
+        rows.trim(),
+        "su|FATAL|mymachine|'su root' failed|syslog\n\
+         syslog|INFO|127.0.0.1|not syslog at all|syslog\n\
+         checkout|ERROR|web-1|payment failed|syslog\n\
+         postgres|WARN|db-1|slow query\n  in orders|syslog"
+    );
+    let attrs = server.psql("SELECT attributes FROM logs WHERE service = 'checkout'");
+    let attrs: Value = serde_json::from_str(attrs.trim()).unwrap();
+    assert_eq!(
+        attrs["syslog"]["structured_data"]["origin"]["ip"],
+        "10.0.0.1"
+    );
+    assert_eq!(attrs["syslog"]["facility"], "user");
+    assert!(server.stop().success());
+}

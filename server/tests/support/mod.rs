@@ -18,6 +18,8 @@ pub struct TestServer {
     pub http: SocketAddr,
     pub pg: SocketAddr,
     pub data_dir: PathBuf,
+    /// The ready line, with every address the server bound.
+    ready: String,
 }
 
 pub fn binary() -> &'static str {
@@ -54,9 +56,20 @@ impl TestServer {
         TestServer {
             http: field("http"),
             pg: field("pg"),
+            ready: line.clone(),
             data_dir: data_dir.to_path_buf(),
             child,
         }
+    }
+
+    /// An address from the ready line (`syslog_udp`, `syslog_tcp`, …).
+    pub fn addr(&self, name: &str) -> SocketAddr {
+        self.ready
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name}= in {:?}", self.ready))
+            .parse()
+            .unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
