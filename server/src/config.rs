@@ -17,6 +17,8 @@ pub struct ServeConfig {
     pub http_addr: SocketAddr,
     /// Address of the Postgres-wire SQL endpoint.
     pub pg_addr: SocketAddr,
+    /// Address of the gRPC endpoint (loginsight.v1 and OTLP logs).
+    pub grpc_addr: SocketAddr,
     /// Largest accepted request body in bytes, before and after decompression.
     pub max_body_bytes: usize,
     /// Most rows written in one group commit; concurrent requests are merged up to this size.
@@ -240,6 +242,7 @@ impl Default for ServeConfig {
             data_dir: PathBuf::from("./data"),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             pg_addr: SocketAddr::from(([127, 0, 0, 1], 5433)),
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 4317)),
             max_body_bytes: 32 * 1024 * 1024,
             max_commit_rows: 200_000,
             mine_patterns: true,
@@ -269,6 +272,9 @@ pub struct ServeOverrides {
     /// Postgres-wire SQL address [default: 127.0.0.1:5433]
     #[arg(long, env = "LOGINSIGHT_PG_ADDR")]
     pub pg_addr: Option<SocketAddr>,
+    /// gRPC address: loginsight.v1 and OTLP logs [default: 127.0.0.1:4317]
+    #[arg(long, env = "LOGINSIGHT_GRPC_ADDR")]
+    pub grpc_addr: Option<SocketAddr>,
     /// Largest request body in bytes [default: 32 MiB]
     #[arg(long, env = "LOGINSIGHT_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -327,6 +333,9 @@ impl ServeConfig {
         }
         if let Some(v) = o.pg_addr {
             config.pg_addr = v;
+        }
+        if let Some(v) = o.grpc_addr {
+            config.grpc_addr = v;
         }
         if let Some(v) = o.max_body_bytes {
             config.max_body_bytes = v;

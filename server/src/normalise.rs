@@ -2,3 +2,4 @@
 //! the one that fits and hand the records to the pipeline.
 
 pub mod json;
+pub mod otlp;

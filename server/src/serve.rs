@@ -38,6 +38,10 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
     let pg_listener = TcpListener::bind(config.pg_addr)
         .await
         .with_context(|| format!("cannot listen for SQL on {}", config.pg_addr))?;
+    let grpc_listener = TcpListener::bind(config.grpc_addr)
+        .await
+        .with_context(|| format!("cannot listen for gRPC on {}", config.grpc_addr))?;
+    let grpc_addr = grpc_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
     let pg_addr = pg_listener.local_addr()?;
     let metrics = Metrics::new();
@@ -137,7 +141,7 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let mut ready = format!("loginsight ready http={http_addr} pg={pg_addr}");
+    let mut ready = format!("loginsight ready http={http_addr} pg={pg_addr} grpc={grpc_addr}");
     if let Some(socket) = &syslog_udp {
         ready.push_str(&format!(" syslog_udp={}", socket.local_addr()?));
     }
@@ -152,6 +156,13 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
             syslog_stop,
         ))
     });
+
+    let grpc = tokio::spawn(crate::sources::grpc::serve(
+        grpc_listener,
+        pipeline.clone(),
+        config.max_body_bytes,
+        stopped(),
+    ));
 
     let http = tokio::spawn({
         let app = router(HttpState {
@@ -194,6 +205,9 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
     http.await
         .context("HTTP server task")?
         .context("HTTP server")?;
+    grpc.await
+        .context("gRPC server task")?
+        .context("gRPC server")?;
     if let Some(syslog) = syslog {
         syslog.await.context("syslog task")?;
     }

@@ -3,5 +3,6 @@
 
 pub mod datadog;
 pub mod firehose;
+pub mod grpc;
 pub mod http;
 pub mod syslog;

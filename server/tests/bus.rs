@@ -283,6 +283,8 @@ fn an_unreachable_broker_at_start_up_is_a_clear_error() {
             "127.0.0.1:0",
             "--pg-addr",
             "127.0.0.1:0",
+            "--grpc-addr",
+            "127.0.0.1:0",
         ])
         .arg("--data-dir")
         .arg(dir.path())

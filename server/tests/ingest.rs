@@ -249,6 +249,8 @@ fn a_taken_port_or_unusable_data_dir_fails_with_a_clear_message() {
             &port,
             "--pg-addr",
             "127.0.0.1:0",
+            "--grpc-addr",
+            "127.0.0.1:0",
             "--data-dir",
         ])
         .arg(dir.path())
@@ -269,6 +271,8 @@ fn a_taken_port_or_unusable_data_dir_fails_with_a_clear_message() {
             "--http-addr",
             "127.0.0.1:0",
             "--pg-addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
             "127.0.0.1:0",
             "--data-dir",
         ])

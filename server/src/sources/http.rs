@@ -46,6 +46,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/v1/input", post(super::datadog::intake))
         .route("/v1/webhooks/datadog", post(super::datadog::webhook))
         .route("/v1/firehose", post(super::firehose::deliver))
+        .route("/v1/otlp/logs", post(otlp_logs))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(limit))
@@ -241,4 +242,43 @@ async fn ingest_logs(
         .await
         .map_err(HttpError::Pipeline)?;
     Ok(Json(json!({ "accepted": accepted })))
+}
+
+/// `POST /v1/otlp/logs`: OTLP/HTTP, protobuf or JSON; the answer uses the request's encoding.
+async fn otlp_logs(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, HttpError> {
+    use crate::normalise::otlp::{OtlpEncoding, objects_to_batch, otlp_objects};
+    let body = body_or_error(body, state.max_body_bytes)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let encoding = OtlpEncoding::from_content_type(&content_type).ok_or_else(|| {
+        HttpError::UnsupportedMediaType(format!(
+            "unsupported Content-Type {content_type:?}; OTLP/HTTP is application/x-protobuf or application/json"
+        ))
+    })?;
+    let limit = state.max_body_bytes;
+    let received_at = chrono::Utc::now().timestamp_micros();
+    let batch = tokio::task::spawn_blocking(move || {
+        let body = decode_body(&headers, body, limit)?;
+        let request = encoding.decode(&body).map_err(HttpError::BadBody)?;
+        objects_to_batch(otlp_objects(&request), received_at, "otlp").map_err(HttpError::Malformed)
+    })
+    .await
+    .map_err(|e| HttpError::Internal(e.to_string()))??;
+    state
+        .pipeline
+        .submit(batch)
+        .await
+        .map_err(HttpError::Pipeline)?;
+    Ok((
+        [(header::CONTENT_TYPE, encoding.content_type())],
+        encoding.success(),
+    )
+        .into_response())
 }

@@ -41,6 +41,8 @@ impl TestServer {
                 "127.0.0.1:0",
                 "--pg-addr",
                 "127.0.0.1:0",
+                "--grpc-addr",
+                "127.0.0.1:0",
                 "--data-dir",
             ])
             .arg(data_dir)

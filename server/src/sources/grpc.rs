@@ -1,0 +1,143 @@
+//! The gRPC source (tonic) on `--grpc-addr` (default `127.0.0.1:4317`, the OTLP port): our own
+//! `loginsight.v1.LogService` (unary `Push`, client-streaming `Stream`) and the OpenTelemetry
+//! `opentelemetry.proto.collector.logs.v1.LogsService/Export`.
+//!
+//! A call returns only after its records are committed, as on HTTP. gRPC status codes are
+//! chosen in one place, [`status`]: bad input is `INVALID_ARGUMENT` with the record that is
+//! wrong, a server shutting down is `UNAVAILABLE` (retryable), a failed commit `INTERNAL`.
+
+use loginsight_proto::v1::log_service_server::{LogService, LogServiceServer};
+use loginsight_proto::v1::{LogBatch, PushResponse};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use tokio::net::TcpListener;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::normalise::json::PayloadErrors;
+use crate::normalise::otlp::{entry_objects, objects_to_batch, otlp_objects};
+use crate::pipeline::{Pipeline, PipelineError};
+
+/// Why a call stored nothing.
+enum IngestError {
+    Malformed(PayloadErrors),
+    Pipeline(PipelineError),
+}
+
+/// The one place gRPC status codes are decided.
+fn status(err: IngestError) -> Status {
+    match err {
+        IngestError::Malformed(errors) => {
+            let first = errors
+                .errors
+                .first()
+                .map(|e| e.message.clone())
+                .unwrap_or_default();
+            Status::invalid_argument(format!(
+                "{} malformed record(s), nothing stored; first: {first}",
+                errors.count
+            ))
+        }
+        IngestError::Pipeline(PipelineError::Closed) => {
+            Status::unavailable("the server is shutting down; nothing stored")
+        }
+        IngestError::Pipeline(err) => Status::internal(format!("{err}; nothing stored")),
+    }
+}
+
+#[derive(Clone)]
+pub struct GrpcSource {
+    pipeline: Pipeline,
+}
+
+impl GrpcSource {
+    async fn store(
+        &self,
+        objects: Vec<serde_json::Value>,
+        source: &'static str,
+    ) -> Result<usize, IngestError> {
+        let received_at = chrono::Utc::now().timestamp_micros();
+        let batch =
+            tokio::task::spawn_blocking(move || objects_to_batch(objects, received_at, source))
+                .await
+                .map_err(|e| IngestError::Pipeline(PipelineError::Build(e.to_string())))?
+                .map_err(IngestError::Malformed)?;
+        self.pipeline
+            .submit(batch)
+            .await
+            .map_err(IngestError::Pipeline)
+    }
+}
+
+#[tonic::async_trait]
+impl LogService for GrpcSource {
+    async fn push(&self, request: Request<LogBatch>) -> Result<Response<PushResponse>, Status> {
+        let objects = entry_objects(request.get_ref());
+        let accepted = self.store(objects, "grpc").await.map_err(status)?;
+        Ok(Response::new(PushResponse {
+            accepted: accepted as u64,
+        }))
+    }
+
+    async fn stream(
+        &self,
+        request: Request<Streaming<LogBatch>>,
+    ) -> Result<Response<PushResponse>, Status> {
+        let mut stream = request.into_inner();
+        let mut accepted = 0u64;
+        // Each batch is committed as it arrives; an error ends the call, and what was
+        // committed before it stays (the count in the error says how much).
+        while let Some(batch) = stream.message().await? {
+            let objects = entry_objects(&batch);
+            match self.store(objects, "grpc").await {
+                Ok(n) => accepted += n as u64,
+                Err(err) => {
+                    let s = status(err);
+                    return Err(Status::new(
+                        s.code(),
+                        format!(
+                            "{} ({accepted} records of earlier batches were stored)",
+                            s.message()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(Response::new(PushResponse { accepted }))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for GrpcSource {
+    async fn export(
+        &self,
+        request: Request<ExportLogsServiceRequest>,
+    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        let objects = otlp_objects(request.get_ref());
+        self.store(objects, "otlp").await.map_err(status)?;
+        Ok(Response::new(ExportLogsServiceResponse::default()))
+    }
+}
+
+/// Serves both services on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    pipeline: Pipeline,
+    max_message_bytes: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let source = GrpcSource { pipeline };
+    tonic::transport::Server::builder()
+        .add_service(
+            LogServiceServer::new(source.clone()).max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(LogsServiceServer::new(source).max_decoding_message_size(max_message_bytes))
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener),
+            shutdown,
+        )
+        .await
+}

@@ -1,0 +1,156 @@
+//! gRPC and OTLP against the real server: our `loginsight.v1.LogService` (unary and
+//! client-streaming) with its generated client, the OpenTelemetry `LogsService/Export` with the
+//! `opentelemetry-proto` client, and OTLP/HTTP in protobuf and JSON. Rows are read back over SQL.
+
+mod support;
+
+use loginsight_proto::v1::log_service_client::LogServiceClient;
+use loginsight_proto::v1::{LogBatch, LogEntry};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value as V};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
+use support::TestServer;
+
+fn entry(service: &str, level: &str, message: &str) -> LogEntry {
+    LogEntry {
+        time_unix_nano: 1_764_400_000_000_000_000,
+        level: level.into(),
+        service: service.into(),
+        host: "h1".into(),
+        message: message.into(),
+        trace_id: String::new(),
+        attributes: [("region".to_string(), "eu".to_string())].into(),
+    }
+}
+
+fn otlp_request(service: &str, messages: &[&str]) -> ExportLogsServiceRequest {
+    let kv = |k: &str, v: V| KeyValue {
+        key: k.into(),
+        value: Some(AnyValue { value: Some(v) }),
+    };
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", V::StringValue(service.into()))],
+                ..Default::default()
+            }),
+            scope_logs: vec![ScopeLogs {
+                log_records: messages
+                    .iter()
+                    .map(|m| LogRecord {
+                        time_unix_nano: 1_764_400_000_000_000_000,
+                        severity_number: 17,
+                        body: Some(AnyValue {
+                            value: Some(V::StringValue((*m).into())),
+                        }),
+                        trace_id: vec![0x5b; 16],
+                        span_id: vec![0xee; 8],
+                        attributes: vec![kv("http.route", V::StringValue("/pay".into()))],
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpc_push_stream_and_otlp_export_store_their_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+    let endpoint = format!("http://{}", server.addr("grpc"));
+
+    let mut client = LogServiceClient::connect(endpoint.clone()).await.unwrap();
+    let pushed = client
+        .push(LogBatch {
+            entries: vec![
+                entry("orders", "ERROR", "db down"),
+                entry("orders", "", "ok"),
+            ],
+        })
+        .await
+        .unwrap();
+    assert_eq!(pushed.into_inner().accepted, 2);
+    let batches = (0..3).map(|i| LogBatch {
+        entries: vec![entry("stream", "WARN", &format!("batch {i}"))],
+    });
+    let streamed = client.stream(futures::stream::iter(batches)).await.unwrap();
+    assert_eq!(streamed.into_inner().accepted, 3);
+    let mut otlp = LogsServiceClient::connect(endpoint).await.unwrap();
+    otlp.export(otlp_request("checkout", &["charge failed", "retrying"]))
+        .await
+        .unwrap();
+
+    let rows = server.psql(
+        "SELECT source, service, level, count(*) FROM logs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    );
+    assert_eq!(
+        rows.trim(),
+        "grpc|orders|ERROR|1\ngrpc|orders|INFO|1\ngrpc|stream|WARN|3\notlp|checkout|ERROR|2"
+    );
+    let otel = server.psql(
+        "SELECT trace_id, attributes FROM logs WHERE source = 'otlp' ORDER BY message LIMIT 1",
+    );
+    let (trace, attrs) = otel.trim().split_once('|').unwrap();
+    assert_eq!(trace, "5b".repeat(16));
+    let attrs: serde_json::Value = serde_json::from_str(attrs).unwrap();
+    assert_eq!(attrs["otel"]["span_id"], "ee".repeat(8));
+    assert_eq!(attrs["otel"]["attributes"]["http.route"], "/pay");
+    let region = server.psql("SELECT attributes FROM logs WHERE message = 'db down'");
+    assert!(region.contains("\"region\":\"eu\""), "{region}");
+    assert!(server.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn otlp_http_takes_protobuf_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+    let client = reqwest::Client::new();
+    let response = client
+        .post(server.url("/v1/otlp/logs"))
+        .header("content-type", "application/x-protobuf")
+        .body(otlp_request("api", &["from protobuf"]).encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-protobuf");
+    let json = r#"{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"api"}}]},
+        "scopeLogs":[{"logRecords":[{"timeUnixNano":"1764400000000000000","severityNumber":13,
+        "body":{"stringValue":"from json"},"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174"}]}]}]}"#;
+    let response = client
+        .post(server.url("/v1/otlp/logs"))
+        .header("content-type", "application/json")
+        .body(json)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let rows = server.psql("SELECT level, message, trace_id FROM logs ORDER BY message");
+    assert_eq!(
+        rows.trim(),
+        format!(
+            "WARN|from json|5b8efff798038103d269b633813fc60c\nERROR|from protobuf|{}",
+            "5b".repeat(16)
+        )
+    );
+    let response = client
+        .post(server.url("/v1/otlp/logs"))
+        .header("content-type", "application/x-protobuf")
+        .body(vec![0xff, 0xff, 0xff])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("not an OTLP ExportLogsServiceRequest"),
+        "{text}"
+    );
+    assert!(server.stop().success());
+}
