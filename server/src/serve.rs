@@ -55,11 +55,13 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
             own_address(pg_addr)
         )),
     )?);
+    // The routing rules decide what an error is, for the pipeline and for `analyze()` alike.
+    let routing = Router::new(&config.routing)?;
     let on_demand = crate::on_demand::OnDemandAnalysis {
         store: store.clone(),
         processor: processor.clone(),
         sink: insight_store.clone(),
-        router: Router::new(&config.routing)?,
+        router: routing.clone(),
         timeout: Duration::from_secs(config.analyst.timeout_secs.max(1) * 3),
         metrics: metrics.clone(),
     };
@@ -77,7 +79,7 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
     let queued = Arc::new(tokio::sync::Notify::new());
     let stages = Stages {
         patterns,
-        router: Router::new(&config.routing)?,
+        router: routing,
         queued: queued.clone(),
         metrics: metrics.clone(),
     };

@@ -56,18 +56,6 @@ fn generate(dir: &Path, seed: u32, lines: u32, incidents: u32) -> (String, Vec<I
     (std::fs::read_to_string(&out).unwrap(), incidents)
 }
 
-async fn post(server: &TestServer, body: String) {
-    let response = reqwest::Client::new()
-        .post(server.url("/v1/logs"))
-        .header("content-type", "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    assert_eq!(status, 200, "{}", response.text().await.unwrap());
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_builtin_analyst_names_the_true_root_service_of_generated_incidents() {
     let mut found = 0;
@@ -93,7 +81,7 @@ async fn root_causes_found(seed: u32) -> (usize, usize) {
     // before the next arrives.
     let lines: Vec<&str> = logs.lines().collect();
     for chunk in lines.chunks(lines.len() / 12 + 1) {
-        post(&server, chunk.join("\n")).await;
+        server.post_logs(chunk.join("\n")).await;
         eventually(60, "the analysis queue drained", || async {
             let b = server.metric("loginsight_analysis_backlog").await;
             if b == 0.0 {
@@ -213,7 +201,7 @@ async fn ten_thousand_errors_of_five_patterns_cost_at_most_five_model_calls_and_
             body.push_str(&line.to_string());
             body.push('\n');
         }
-        post(&server, body).await;
+        server.post_logs(body).await;
     }
     eventually(120, "10000 errors counted", || async {
         let got = server.psql("SELECT coalesce(sum(occurrences), 0) FROM insights");
@@ -264,7 +252,7 @@ async fn analyze_runs_an_analysis_now_over_the_wire() {
         body.push_str(&line.to_string());
         body.push('\n');
     }
-    post(&server, body).await;
+    server.post_logs(body).await;
 
     let rows = server.psql(
         "SELECT service, model, status, occurrences, root_cause IS NOT NULL FROM analyze('checkout')",

@@ -35,17 +35,6 @@ fn lines(routed: usize, plain: usize, tag: &str) -> String {
     out
 }
 
-async fn post(server: &TestServer, body: String) {
-    let response = reqwest::Client::new()
-        .post(server.url("/v1/logs"))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    assert_eq!(status, 200, "{}", response.text().await.unwrap());
-}
-
 /// `count|sum(occurrences)` of `insights`, as our SQL endpoint answers it.
 fn totals(server: &TestServer) -> String {
     server
@@ -66,7 +55,7 @@ async fn wait_totals(server: &TestServer, want: &str, secs: u64) {
 async fn embedded_mode_turns_errors_into_insights_and_a_crash_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start_with(dir.path(), &["--linger-ms", "50"]);
-    post(&server, lines(30, 20, "a")).await;
+    server.post_logs(lines(30, 20, "a")).await;
     wait_totals(&server, "2|30", 30).await;
     let rows = server.psql(
         "SELECT service, severity, model, status, occurrences FROM insights ORDER BY service",
@@ -90,7 +79,7 @@ async fn embedded_mode_turns_errors_into_insights_and_a_crash_loses_nothing() {
     );
 
     // An acknowledged request, then a crash before (or while) the worker gets to it.
-    post(&server, lines(24, 6, "b")).await;
+    server.post_logs(lines(24, 6, "b")).await;
     server.crash();
     let server = TestServer::start_with(dir.path(), &["--linger-ms", "50"]);
     wait_totals(&server, "2|54", 30).await;
@@ -131,7 +120,7 @@ async fn a_kafka_worker_resumes_from_committed_offsets_and_insights_land_in_post
         TestServer::start_with(dir.path(), &["--config", config, "--insights-url", &pg.url]);
     let mut w1 = start_worker(&["--config", config]);
 
-    post(&server, lines(60, 10, "a")).await;
+    server.post_logs(lines(60, 10, "a")).await;
     wait_totals(&server, "2|60", 60).await;
     // The rows are in PostgreSQL itself, and each event was counted once.
     let direct = pg.client().await;
@@ -160,7 +149,7 @@ async fn a_kafka_worker_resumes_from_committed_offsets_and_insights_land_in_post
     // A clean restart of the worker resumes from the committed offsets: no event is
     // processed twice (no duplicate updates reach the store) and none is lost.
     assert!(w1.terminate().success());
-    post(&server, lines(30, 0, "b")).await;
+    server.post_logs(lines(30, 0, "b")).await;
     let mut w1 = start_worker(&["--config", config]);
     wait_totals(&server, "2|90", 90).await;
     assert_eq!(
@@ -205,13 +194,13 @@ async fn a_kafka_outage_spools_events_and_replays_each_exactly_once() {
     let args = ["--config", config.to_str().unwrap()];
     let server = TestServer::start_with(dir.path(), &args);
 
-    post(&server, lines(10, 0, "before")).await;
+    server.post_logs(lines(10, 0, "before")).await;
     wait_metric(&server, "loginsight_bus_published_events_total", 10.0).await;
 
     link.cut();
     // Ingest does not wait for Kafka: acknowledged means in DuckDB and in the spool.
     let started = std::time::Instant::now();
-    post(&server, lines(20, 5, "during")).await;
+    server.post_logs(lines(20, 5, "during")).await;
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(server.metric("loginsight_analysis_backlog").await, 20.0);
     assert_eq!(server.psql("SELECT count(*) FROM logs").trim(), "35");
@@ -276,18 +265,7 @@ async fn wait_metric(server: &TestServer, name: &str, want: f64) {
 fn an_unreachable_broker_at_start_up_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let closed = format!("127.0.0.1:{}", free_port());
-    let out = std::process::Command::new(support::binary())
-        .args([
-            "serve",
-            "--http-addr",
-            "127.0.0.1:0",
-            "--pg-addr",
-            "127.0.0.1:0",
-            "--grpc-addr",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
+    let out = support::serve_command(dir.path())
         .args(["--brokers", &closed])
         .output()
         .unwrap();

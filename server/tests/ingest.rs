@@ -265,20 +265,7 @@ fn a_taken_port_or_unusable_data_dir_fails_with_a_clear_message() {
 
     let file = dir.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
-    let out = std::process::Command::new(support::binary())
-        .args([
-            "serve",
-            "--http-addr",
-            "127.0.0.1:0",
-            "--pg-addr",
-            "127.0.0.1:0",
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(file.join("data"))
-        .output()
-        .unwrap();
+    let out = support::serve_command(&file.join("data")).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot use data directory"), "{stderr}");

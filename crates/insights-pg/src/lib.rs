@@ -97,9 +97,8 @@ impl PgInsights {
             *new.entry(row.try_get::<String, _>(0)?).or_default() += 1;
         }
         for folded in fold_updates(updates) {
-            let insight = folded.insight;
-            let n = new.get(&insight.id).copied().unwrap_or(0);
-            if n == 0 && folded.kind != UpdateKind::Refresh {
+            let n = new.get(&folded.insight.id).copied().unwrap_or(0);
+            if folded.is_redelivery(n) {
                 applied.duplicates += 1;
                 continue;
             }
@@ -108,6 +107,7 @@ impl PgInsights {
                 UpdateKind::CountOnly => COUNTS.to_string(),
                 UpdateKind::Analysis | UpdateKind::Refresh => format!("{ANALYSIS}, {COUNTS}"),
             };
+            let insight = folded.insight;
             sqlx::query::<Postgres>(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO insights (id, created_at, service, pattern_id, severity, title,
                      summary, root_cause, suggested_fix, confidence, model, status, first_seen,

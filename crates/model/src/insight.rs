@@ -98,6 +98,14 @@ pub struct Folded {
     pub kind: UpdateKind,
 }
 
+impl Folded {
+    /// Whether applying this, with `new_events` of its events not seen before, changes
+    /// nothing: a redelivery. A refresh always applies (it carries no events).
+    pub fn is_redelivery(&self, new_events: i64) -> bool {
+        new_events == 0 && self.kind != UpdateKind::Refresh
+    }
+}
+
 /// What applying updates did: new events counted, and updates that were pure redeliveries.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Applied {

@@ -60,9 +60,11 @@ pub(crate) fn apply(conn: &Connection, updates: &[InsightUpdate]) -> Result<Appl
     ))?;
     let mut count = conn.prepare(&format!("{INSERT} ON CONFLICT (id) DO UPDATE SET {COUNTS}"))?;
     for folded in fold_updates(updates) {
-        let insight = folded.insight;
-        let new = new_per_insight.get(&insight.id).copied().unwrap_or(0);
-        if new == 0 && folded.kind != UpdateKind::Refresh {
+        let new = new_per_insight
+            .get(&folded.insight.id)
+            .copied()
+            .unwrap_or(0);
+        if folded.is_redelivery(new) {
             applied.duplicates += 1;
             continue;
         }
@@ -70,6 +72,7 @@ pub(crate) fn apply(conn: &Connection, updates: &[InsightUpdate]) -> Result<Appl
             UpdateKind::CountOnly => &mut count,
             UpdateKind::Analysis | UpdateKind::Refresh => &mut upsert,
         };
+        let insight = folded.insight;
         let ts = |us: i64| Value::Timestamp(TimeUnit::Microsecond, us);
         statement.execute(duckdb::params![
             insight.id,

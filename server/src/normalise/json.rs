@@ -307,6 +307,40 @@ pub fn object_to_record(
     })
 }
 
+/// A parsed log object with its size as received, when it arrived as this JSON.
+pub fn with_size(object: Value) -> (Value, usize) {
+    let size = object.to_string().len();
+    (object, size)
+}
+
+/// Log objects (each with its size as received) → a batch. Every object that cannot be a
+/// record is reported as `{what} N` (1-based), and then nothing is stored.
+pub fn objects_to_batch(
+    objects: impl IntoIterator<Item = (Value, usize)>,
+    received_at: i64,
+    source: &'static str,
+    what: &str,
+) -> Result<LogBatchBuilder, PayloadErrors> {
+    let objects = objects.into_iter();
+    let mut out = LogBatchBuilder::with_capacity(objects.size_hint().0);
+    let mut errors = PayloadErrors::new();
+    for (i, (object, size)) in objects.enumerate() {
+        match object_to_record(object, size, received_at, source) {
+            Ok(record) => out.push(&record),
+            Err(message) => errors.push(LineError {
+                line: i + 1,
+                column: None,
+                message: format!("{what} {}: {message}", i + 1),
+            }),
+        }
+    }
+    if errors.count > 0 {
+        Err(errors)
+    } else {
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

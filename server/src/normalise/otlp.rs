@@ -9,15 +9,12 @@
 //! OTLP/HTTP bodies are decoded here too: protobuf (`prost`) or the OTLP JSON mapping (hex
 //! ids, string 64-bit integers), both by the crate's own types.
 
-use model::LogBatchBuilder;
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use prost::Message;
 use serde_json::{Map, Value, json};
-
-use super::json::{LineError, PayloadErrors, object_to_record};
 
 /// An OTLP `AnyValue` as JSON.
 fn any_to_json(value: &AnyValue) -> Value {
@@ -175,32 +172,6 @@ pub fn entry_objects(batch: &loginsight_proto::v1::LogBatch) -> Vec<Value> {
         .collect()
 }
 
-/// Log objects → a batch; every object's problem is reported with its position (1-based).
-pub fn objects_to_batch(
-    objects: Vec<Value>,
-    received_at: i64,
-    source: &'static str,
-) -> Result<LogBatchBuilder, PayloadErrors> {
-    let mut out = LogBatchBuilder::with_capacity(objects.len());
-    let mut errors = PayloadErrors::new();
-    for (i, object) in objects.into_iter().enumerate() {
-        let size = object.to_string().len();
-        match object_to_record(object, size, received_at, source) {
-            Ok(record) => out.push(&record),
-            Err(message) => errors.push(LineError {
-                line: i + 1,
-                column: None,
-                message: format!("log record {}: {message}", i + 1),
-            }),
-        }
-    }
-    if errors.count > 0 {
-        Err(errors)
-    } else {
-        Ok(out)
-    }
-}
-
 /// How an OTLP/HTTP body is encoded, from its `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OtlpEncoding {
@@ -304,7 +275,13 @@ mod tests {
         assert_eq!(o["otel"]["span_id"], "0101010101010101");
         assert_eq!(o["otel"]["attributes"]["http.status_code"], 502);
         assert_eq!(o["otel"]["resource"]["deployment.environment"], "prod");
-        let batch = objects_to_batch(objects, 0, "otlp").unwrap();
+        let batch = crate::normalise::json::objects_to_batch(
+            objects.into_iter().map(crate::normalise::json::with_size),
+            0,
+            "otlp",
+            "log record",
+        )
+        .unwrap();
         assert_eq!(batch.len(), 1);
     }
 

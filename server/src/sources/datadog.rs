@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
 
 use super::http::{HttpError, HttpState, body_or_error, decode_body};
-use crate::normalise::json::{LineError, PayloadErrors, object_to_record};
+use crate::normalise::json::{object_to_record, objects_to_batch, with_size};
 use crate::pipeline::Outcome;
 
 /// Datadog's own limits.
@@ -144,29 +144,12 @@ pub async fn intake(
                 max: MAX_ENTRIES,
             });
         }
-        let mut out = model::LogBatchBuilder::with_capacity(entries.len());
-        let mut errors = PayloadErrors::new();
-        for (i, entry) in entries.into_iter().enumerate() {
-            let size = entry.to_string().len();
-            match object_to_record(
-                intake_entry(entry, &query_tags),
-                size,
-                received_at,
-                "datadog",
-            ) {
-                Ok(record) => out.push(&record),
-                Err(message) => errors.push(LineError {
-                    line: i + 1,
-                    column: None,
-                    message: format!("entry {}: {message}", i + 1),
-                }),
-            }
-        }
-        if errors.count > 0 {
-            Err(HttpError::Malformed(errors))
-        } else {
-            Ok(out)
-        }
+        // Sized as received, before the tags are parsed.
+        let entries = entries.into_iter().map(|entry| {
+            let (entry, size) = with_size(entry);
+            (intake_entry(entry, &query_tags), size)
+        });
+        objects_to_batch(entries, received_at, "datadog", "entry").map_err(HttpError::Malformed)
     })
     .await
     .map_err(|e| HttpError::Internal(e.to_string()))??;

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::http::{HttpError, HttpState, decode_body};
-use crate::normalise::json::object_to_record;
+use crate::normalise::json::{objects_to_batch, with_size};
 use crate::pipeline::PipelineError;
 
 #[derive(Debug, Deserialize)]
@@ -231,18 +231,15 @@ pub async fn deliver(
                 )
             })?;
         }
-        let mut out = model::LogBatchBuilder::with_capacity(objects.len());
-        for (i, object) in objects.into_iter().enumerate() {
-            let size = object.to_string().len();
-            let record = object_to_record(object, size, received_at, "firehose").map_err(|e| {
-                fail(
-                    StatusCode::BAD_REQUEST,
-                    &request_id,
-                    format!("log event {i}: {e}"),
-                )
-            })?;
-            out.push(&record);
-        }
+        let objects = objects.into_iter().map(with_size);
+        let out = objects_to_batch(objects, received_at, "firehose", "log event").map_err(|e| {
+            let first = e
+                .errors
+                .first()
+                .map(|l| l.message.clone())
+                .unwrap_or_default();
+            fail(StatusCode::BAD_REQUEST, &request_id, first)
+        })?;
         Ok::<_, FirehoseError>((request_id, out))
     })
     .await

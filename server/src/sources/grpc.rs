@@ -17,8 +17,8 @@ use opentelemetry_proto::tonic::collector::logs::v1::{
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::normalise::json::PayloadErrors;
-use crate::normalise::otlp::{entry_objects, objects_to_batch, otlp_objects};
+use crate::normalise::json::{PayloadErrors, objects_to_batch, with_size};
+use crate::normalise::otlp::{entry_objects, otlp_objects};
 use crate::pipeline::{Pipeline, PipelineError};
 
 /// Why a call stored nothing.
@@ -60,11 +60,17 @@ impl GrpcSource {
         source: &'static str,
     ) -> Result<usize, IngestError> {
         let received_at = chrono::Utc::now().timestamp_micros();
-        let batch =
-            tokio::task::spawn_blocking(move || objects_to_batch(objects, received_at, source))
-                .await
-                .map_err(|e| IngestError::Pipeline(PipelineError::Build(e.to_string())))?
-                .map_err(IngestError::Malformed)?;
+        let batch = tokio::task::spawn_blocking(move || {
+            objects_to_batch(
+                objects.into_iter().map(with_size),
+                received_at,
+                source,
+                "log record",
+            )
+        })
+        .await
+        .map_err(|e| IngestError::Pipeline(PipelineError::Build(e.to_string())))?
+        .map_err(IngestError::Malformed)?;
         self.pipeline
             .submit(batch)
             .await

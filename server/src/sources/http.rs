@@ -250,7 +250,8 @@ async fn otlp_logs(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
-    use crate::normalise::otlp::{OtlpEncoding, objects_to_batch, otlp_objects};
+    use crate::normalise::json::{objects_to_batch, with_size};
+    use crate::normalise::otlp::{OtlpEncoding, otlp_objects};
     let body = body_or_error(body, state.max_body_bytes)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -267,7 +268,8 @@ async fn otlp_logs(
     let batch = tokio::task::spawn_blocking(move || {
         let body = decode_body(&headers, body, limit)?;
         let request = encoding.decode(&body).map_err(HttpError::BadBody)?;
-        objects_to_batch(otlp_objects(&request), received_at, "otlp").map_err(HttpError::Malformed)
+        let objects = otlp_objects(&request).into_iter().map(with_size);
+        objects_to_batch(objects, received_at, "otlp", "log record").map_err(HttpError::Malformed)
     })
     .await
     .map_err(|e| HttpError::Internal(e.to_string()))??;

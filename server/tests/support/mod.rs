@@ -22,6 +22,22 @@ pub struct TestServer {
     ready: String,
 }
 
+/// `loginsight serve` on `data_dir`, every listener on a loopback port the kernel picks.
+pub fn serve_command(data_dir: &Path) -> Command {
+    let mut command = Command::new(binary());
+    command
+        .args([
+            "serve",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--pg-addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--grpc-addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir);
+    command
+}
+
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_loginsight")
 }
@@ -33,20 +49,8 @@ impl TestServer {
 
     /// Starts the server with extra flags and waits for its ready line.
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> TestServer {
-        let mut command = Command::new(binary());
-        command
-            .args([
-                "serve",
-                "--http-addr",
-                "127.0.0.1:0",
-                "--pg-addr",
-                "127.0.0.1:0",
-                "--grpc-addr",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .args(extra);
+        let mut command = serve_command(data_dir);
+        command.args(extra);
         let (child, line) = spawn_until_ready(&mut command, "loginsight ready");
         let field = |name: &str| -> SocketAddr {
             line.split_whitespace()
@@ -74,6 +78,19 @@ impl TestServer {
             .unwrap()
     }
 
+    /// POSTs NDJSON to `/v1/logs` and expects it acknowledged (`200`).
+    pub async fn post_logs(&self, body: String) {
+        let response = reqwest::Client::new()
+            .post(self.url("/v1/logs"))
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        assert_eq!(status, 200, "{}", response.text().await.unwrap());
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.http, path)
     }
@@ -96,30 +113,24 @@ impl TestServer {
         client
     }
 
-    /// Runs `psql -c sql` with unaligned, tuples-only output and returns stdout.
-    pub fn psql(&self, sql: &str) -> String {
-        let out = Command::new("psql")
+    /// `psql -c sql` against the server, unaligned and tuples-only, stopping at an error.
+    fn psql_command(&self, sql: &str) -> Command {
+        let mut command = Command::new("psql");
+        command
             .args([
                 "-h",
                 &self.pg.ip().to_string(),
                 "-p",
                 &self.pg.port().to_string(),
             ])
-            .args([
-                "-U",
-                "loginsight",
-                "-d",
-                "loginsight",
-                "-X",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                sql,
-            ])
-            .output()
-            .expect("run psql");
+            .args(["-U", "loginsight", "-d", "loginsight", "-X", "-A", "-t"])
+            .args(["-v", "ON_ERROR_STOP=1", "-c", sql]);
+        command
+    }
+
+    /// Runs `sql` with psql and returns stdout.
+    pub fn psql(&self, sql: &str) -> String {
+        let out = self.psql_command(sql).output().expect("run psql");
         assert!(
             out.status.success(),
             "psql failed for {sql:?}: {}",
@@ -130,17 +141,7 @@ impl TestServer {
 
     /// Runs `sql` with psql, expects it to fail, and returns psql's error output.
     pub fn psql_error(&self, sql: &str) -> String {
-        let out = Command::new("psql")
-            .args([
-                "-h",
-                &self.pg.ip().to_string(),
-                "-p",
-                &self.pg.port().to_string(),
-            ])
-            .args(["-U", "loginsight", "-d", "loginsight", "-X", "-A", "-t"])
-            .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
-            .output()
-            .expect("run psql");
+        let out = self.psql_command(sql).output().expect("run psql");
         assert!(!out.status.success(), "{sql:?} succeeded");
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
