@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the real-client SQL tests (sql/tests/clients/) need on a Debian 12 machine,
 # as root: psql, pgjdbc, Go + lib/pq (Debian packages, so no Go module download), the Python
-# drivers (psycopg 3, psycopg2, asyncpg) and node-postgres (into sql/tests/clients/node_modules).
+# drivers (psycopg 3, psycopg2, asyncpg), the OpenTelemetry SDK, and node-postgres (into sql/tests/clients/node_modules).
 # Idempotent: whatever is already there is skipped, so a second run takes a few seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +33,9 @@ need_pip=()
 python3 -c 'import psycopg, psycopg_binary' 2>/dev/null || need_pip+=('psycopg[binary]')
 python3 -c 'import psycopg2' 2>/dev/null || need_pip+=(psycopg2-binary)
 python3 -c 'import asyncpg' 2>/dev/null || need_pip+=(asyncpg)
+# The OpenTelemetry Python SDK and its OTLP exporters (gRPC and HTTP), for the OTLP source tests.
+python3 -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.otlp.proto.http' 2>/dev/null ||
+  need_pip+=(opentelemetry-sdk opentelemetry-exporter-otlp-proto-grpc opentelemetry-exporter-otlp-proto-http)
 if ((${#need_pip[@]})); then
   log "pip: ${need_pip[*]}"
   pip_flags=(--quiet --disable-pip-version-check --no-input)

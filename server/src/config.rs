@@ -51,7 +51,25 @@ pub struct SourcesConfig {
     pub syslog_udp: Option<SocketAddr>,
     /// Syslog over TCP on this address, if set.
     pub syslog_tcp: Option<SocketAddr>,
+    /// Glob patterns of files to follow (offsets kept in `tail-state.json` in the data dir).
+    pub tail: Vec<String>,
+    /// Bearer tokens accepted by `/v1/logs`, `/v1/otlp/logs`, `/v1/webhooks/datadog` and gRPC
+    /// (`Authorization: Bearer …`); empty: no check.
+    pub tokens: Vec<String>,
+    /// Sources switched off (see [`SOURCES`]); their routes answer 404, their gRPC services
+    /// `UNIMPLEMENTED`.
+    pub disable: Vec<String>,
 }
+
+/// The sources that can be switched off, as named in `/metrics`.
+pub const SOURCES: &[&str] = &[
+    "http",
+    "datadog",
+    "datadog_webhook",
+    "firehose",
+    "otlp",
+    "grpc",
+];
 
 /// The analyst: `builtin` (offline heuristics), `openai` (any OpenAI-compatible server), or
 /// `auto` (openai when an API key is set, else builtin).
@@ -308,6 +326,15 @@ pub struct ServeOverrides {
     /// Receive syslog over TCP on this address (octet-counted or newline-framed)
     #[arg(long, env = "LOGINSIGHT_SYSLOG_TCP")]
     pub syslog_tcp: Option<SocketAddr>,
+    /// Follow the files matching this glob (repeatable, e.g. --tail '/var/log/app/*.log')
+    #[arg(long = "tail", env = "LOGINSIGHT_TAIL", value_delimiter = ',')]
+    pub tail: Option<Vec<String>>,
+    /// Bearer tokens accepted by /v1/logs, OTLP, the Datadog webhook and gRPC (comma-separated)
+    #[arg(long, env = "LOGINSIGHT_INGEST_TOKENS", value_delimiter = ',')]
+    pub ingest_tokens: Option<Vec<String>>,
+    /// Sources to switch off: http, datadog, datadog_webhook, firehose, otlp, grpc
+    #[arg(long, env = "LOGINSIGHT_DISABLE_SOURCES", value_delimiter = ',')]
+    pub disable_sources: Option<Vec<String>>,
 }
 
 impl ServeConfig {
@@ -370,6 +397,15 @@ impl ServeConfig {
         if let Some(v) = o.syslog_tcp {
             config.sources.syslog_tcp = Some(v);
         }
+        if let Some(v) = o.tail {
+            config.sources.tail = v;
+        }
+        if let Some(v) = o.ingest_tokens {
+            config.sources.tokens = v;
+        }
+        if let Some(v) = o.disable_sources {
+            config.sources.disable = v;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -392,6 +428,17 @@ impl ServeConfig {
             bail!("insights_url must be a postgres:// URL (or empty for the DuckDB file)");
         }
         crate::route::Router::new(&self.routing)?;
+        if let Some(unknown) = self
+            .sources
+            .disable
+            .iter()
+            .find(|s| !SOURCES.contains(&s.as_str()))
+        {
+            bail!(
+                "sources.disable: unknown source {unknown:?}; known: {}",
+                SOURCES.join(", ")
+            );
+        }
         if !["auto", "builtin", "openai"].contains(&self.analyst.kind.as_str()) {
             bail!(
                 "analyst.kind must be auto, builtin or openai, got {:?}",

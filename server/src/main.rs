@@ -3,7 +3,8 @@
 //! `serve` hosts the whole pipeline in one process: sources → normalise → pipeline (mine,
 //! route, group commit into DuckDB) → analysis (embedded worker, or the Kafka relay) →
 //! insights → the Postgres-wire SQL endpoint. `worker` is the analysis worker on Kafka.
-//! `bench` measures a running server from outside.
+//! `tail` follows files and ships them to a server. `bench` measures a running server from
+//! outside.
 
 mod analysis;
 mod bench;
@@ -19,6 +20,7 @@ mod relay;
 mod route;
 mod serve;
 mod sources;
+mod tail_cmd;
 mod worker_cmd;
 
 use clap::{Parser, Subcommand};
@@ -46,6 +48,8 @@ enum Command {
         /// Input file; standard input when absent.
         file: Option<std::path::PathBuf>,
     },
+    /// Follow log files and ship their lines to a server (`--to http://host:8080`).
+    Tail(tail_cmd::TailArgs),
     /// Measure a running server.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -72,6 +76,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(overrides) => serve::run(*overrides).await,
             Command::Worker(args) => worker_cmd::run(args).await,
             Command::Patterns { file } => patterns_csv::run(file.as_deref()),
+            Command::Tail(args) => tail_cmd::run(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

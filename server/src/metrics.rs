@@ -3,6 +3,7 @@
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
@@ -32,6 +33,11 @@ pub struct Metrics {
     pub model_calls: Counter,
     /// Tokens (prompt + completion) those calls used.
     pub model_tokens: Counter,
+    /// Requests per source (`http`, `datadog`, `otlp`, `grpc`, …) and outcome (`accepted`,
+    /// `rejected`).
+    pub source_requests: Family<Vec<(&'static str, &'static str)>, Counter>,
+    /// Records committed per source (every source, including syslog and the file tail).
+    pub source_records: Family<Vec<(&'static str, String)>, Counter>,
 }
 
 impl Metrics {
@@ -67,6 +73,18 @@ impl Metrics {
             "model_tokens",
             "Tokens (prompt + completion) of those calls",
         );
+        let source_requests = Family::<Vec<(&'static str, &'static str)>, Counter>::default();
+        registry.register(
+            "source_requests",
+            "Ingest requests per source and outcome (accepted or rejected)",
+            source_requests.clone(),
+        );
+        let source_records = Family::<Vec<(&'static str, String)>, Counter>::default();
+        registry.register(
+            "source_records",
+            "Records committed per source",
+            source_records.clone(),
+        );
         let backlog = Gauge::default();
         registry.register(
             "analysis_backlog",
@@ -86,7 +104,17 @@ impl Metrics {
             malformed_messages,
             model_calls,
             model_tokens,
+            source_requests,
+            source_records,
         }
+    }
+
+    /// Counts one request of `source`: accepted when it was answered with success.
+    pub fn record_request(&self, source: &'static str, accepted: bool) {
+        let outcome = if accepted { "accepted" } else { "rejected" };
+        self.source_requests
+            .get_or_create(&vec![("source", source), ("outcome", outcome)])
+            .inc();
     }
 
     /// What the analyses behind `updates` cost (counted once per analysis, when stored).

@@ -165,6 +165,7 @@ fn write_loop(
         } else {
             tracing::debug!(rows, requests = waiters.len(), "group commit");
             stages.metrics.ingested.inc_by(rows as u64);
+            count_sources(&commit.logs, &stages.metrics);
             if !commit.errors.is_empty() {
                 stages.metrics.routed.inc_by(commit.errors.len() as u64);
                 stages.queued.notify_one();
@@ -189,6 +190,28 @@ fn write_loop(
     }
     if let Err(err) = store.checkpoint() {
         tracing::error!(error = %err, "checkpoint on shutdown failed");
+    }
+}
+
+/// Committed records per `source` column value, for `/metrics`.
+fn count_sources(batches: &[RecordBatch], metrics: &Metrics) {
+    let mut counts: HashMap<&str, u64> = HashMap::new();
+    for batch in batches {
+        let Some(column) = batch.column_by_name("source") else {
+            continue;
+        };
+        let Some(values) = column.as_any().downcast_ref::<arrow::array::StringArray>() else {
+            continue;
+        };
+        for value in values.iter().flatten() {
+            *counts.entry(value).or_default() += 1;
+        }
+    }
+    for (source, n) in counts {
+        metrics
+            .source_records
+            .get_or_create(&vec![("source", source.to_string())])
+            .inc_by(n);
     }
 }
 

@@ -120,6 +120,7 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
         }
     }
     let syslog_stop = stop_rx.clone();
+    let tail_stop = stop_rx.clone();
     let stopped = move || {
         let mut rx = stop_rx.clone();
         async move {
@@ -159,10 +160,29 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
         ))
     });
 
+    let tail = if config.sources.tail.is_empty() {
+        None
+    } else {
+        let options = crate::sources::tail::TailOptions::new(
+            config.sources.tail.clone(),
+            config.data_dir.join("tail-state.json"),
+        );
+        crate::sources::tail::check(&options)?;
+        let sink = crate::sources::tail::PipelineSink(pipeline.clone());
+        Some(tokio::spawn(crate::sources::tail::run(
+            options, sink, tail_stop,
+        )))
+    };
+
     let grpc = tokio::spawn(crate::sources::grpc::serve(
         grpc_listener,
-        pipeline.clone(),
-        config.max_body_bytes,
+        crate::sources::grpc::GrpcOptions {
+            pipeline: pipeline.clone(),
+            max_message_bytes: config.max_body_bytes,
+            metrics: metrics.clone(),
+            tokens: Arc::new(config.sources.tokens.clone()),
+            disabled: config.sources.disable.clone(),
+        },
         stopped(),
     ));
 
@@ -174,6 +194,8 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
             store: store.clone(),
             datadog_api_keys: Arc::new(config.sources.datadog_api_keys.clone()),
             firehose_access_keys: Arc::new(config.sources.firehose_access_keys.clone()),
+            tokens: Arc::new(config.sources.tokens.clone()),
+            disabled: Arc::new(config.sources.disable.clone()),
         });
         let stopped = stopped();
         async move {
@@ -212,6 +234,9 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
         .context("gRPC server")?;
     if let Some(syslog) = syslog {
         syslog.await.context("syslog task")?;
+    }
+    if let Some(tail) = tail {
+        tail.await.context("file tail task")?.context("file tail")?;
     }
     // The analysis path finishes its batch in progress; what is left stays queued.
     while let Some(done) = background.join_next().await {

@@ -6,3 +6,4 @@ pub mod firehose;
 pub mod grpc;
 pub mod http;
 pub mod syslog;
+pub mod tail;

@@ -154,3 +154,127 @@ async fn otlp_http_takes_protobuf_and_json() {
     );
     assert!(server.stop().success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_opentelemetry_python_sdk_exports_over_grpc_and_http_with_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(dir.path(), &["--ingest-tokens", "otel-secret"]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/otel_export.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(server.addr("grpc").to_string())
+        .arg(server.url("/v1/otlp/logs"))
+        .arg("otel-secret")
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let trace_id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(trace_id.len(), 32, "{trace_id}");
+    let rows = server
+        .psql("SELECT service, host, level, trace_id, message FROM logs ORDER BY message, level");
+    let expected = ["grpc", "http"]
+        .iter()
+        .flat_map(|t| {
+            [
+                format!("checkout-py|py-host-1|ERROR|{trace_id}|payment declined via {t}"),
+                format!("checkout-py|py-host-1|WARN|{trace_id}|retrying payment via {t}"),
+            ]
+        })
+        .collect::<Vec<_>>();
+    let mut expected = expected;
+    expected.sort_by(|a, b| a.rsplit('|').next().cmp(&b.rsplit('|').next()));
+    assert_eq!(rows.trim(), expected.join("\n"));
+    let accepted = server
+        .metric(r#"loginsight_source_requests_total{source="otlp",outcome="accepted"}"#)
+        .await;
+    assert!(accepted >= 4.0, "one export per record: {accepted}");
+    let records = server
+        .metric(r#"loginsight_source_records_total{source="otlp"}"#)
+        .await;
+    assert_eq!(records, 4.0);
+    assert!(server.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_and_switched_off_sources_are_enforced_on_http_and_grpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(
+        dir.path(),
+        &[
+            "--ingest-tokens",
+            "t1,t2",
+            "--disable-sources",
+            "datadog,grpc",
+        ],
+    );
+    let http = reqwest::Client::new();
+    let post = |auth: Option<&str>| {
+        let mut request = http
+            .post(server.url("/v1/logs"))
+            .body(r#"{"message":"hello"}"#);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        request.send()
+    };
+    assert_eq!(post(None).await.unwrap().status(), 401);
+    let wrong = post(Some("Bearer nope")).await.unwrap();
+    assert_eq!(wrong.status(), 403);
+    assert!(wrong.text().await.unwrap().contains("invalid bearer token"));
+    assert_eq!(post(Some("Bearer t2")).await.unwrap().status(), 200);
+    let datadog = http
+        .post(server.url("/api/v2/logs"))
+        .body("[]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(datadog.status(), 404);
+    assert!(
+        datadog
+            .text()
+            .await
+            .unwrap()
+            .contains("datadog source is switched off")
+    );
+
+    let endpoint = format!("http://{}", server.addr("grpc"));
+    let mut own = LogServiceClient::connect(endpoint.clone()).await.unwrap();
+    let off = own
+        .push(LogBatch {
+            entries: vec![entry("x", "INFO", "y")],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(off.code(), tonic::Code::Unimplemented);
+    let mut otlp = LogsServiceClient::connect(endpoint).await.unwrap();
+    let missing = otlp
+        .export(otlp_request("svc", &["no token"]))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::Unauthenticated);
+    let mut request = tonic::Request::new(otlp_request("svc", &["with token"]));
+    request
+        .metadata_mut()
+        .insert("authorization", "Bearer t1".parse().unwrap());
+    otlp.export(request).await.unwrap();
+
+    assert_eq!(
+        server
+            .psql("SELECT message FROM logs ORDER BY message")
+            .trim(),
+        "hello\nwith token"
+    );
+    let rejected = server
+        .metric(r#"loginsight_source_requests_total{source="http",outcome="rejected"}"#)
+        .await;
+    assert_eq!(rejected, 2.0);
+    let rejected = server
+        .metric(r#"loginsight_source_requests_total{source="otlp",outcome="rejected"}"#)
+        .await;
+    assert_eq!(rejected, 1.0);
+    assert!(server.stop().success());
+}

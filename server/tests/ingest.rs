@@ -270,3 +270,26 @@ fn a_taken_port_or_unusable_data_dir_fails_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot use data directory"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_retried_under_its_idempotency_key_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+    let send = |key: &'static str| {
+        reqwest::Client::new()
+            .post(server.url("/v1/logs"))
+            .header("idempotency-key", key)
+            .body("{\"message\":\"a\"}\n{\"message\":\"b\"}\n")
+            .send()
+    };
+    let first: serde_json::Value = send("batch-1").await.unwrap().json().await.unwrap();
+    assert_eq!(first, serde_json::json!({ "accepted": 2 }));
+    let again: serde_json::Value = send("batch-1").await.unwrap().json().await.unwrap();
+    assert_eq!(
+        again,
+        serde_json::json!({ "accepted": 2, "duplicate": true })
+    );
+    send("batch-2").await.unwrap().error_for_status().unwrap();
+    assert_eq!(server.psql("SELECT count(*) FROM logs").trim(), "4");
+    assert!(server.stop().success());
+}

@@ -57,3 +57,28 @@ async fn an_unreachable_server_costs_bounded_memory_and_counted_drops() {
     // At most `capacity` events were ever held; every one of the 100 is accounted for.
     assert_eq!((sent, dropped), (0, 100));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sdk_sends_its_token_and_a_refused_batch_is_counted_as_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(dir.path(), &["--ingest-tokens", "sdk-secret"]);
+    let endpoint = format!("http://{}", server.addr("grpc"));
+    for (token, expected) in [
+        (Some("sdk-secret"), (1, 0)),
+        (Some("wrong"), (0, 1)),
+        (None, (0, 1)),
+    ] {
+        let config = loginsight_sdk::Config {
+            token: token.map(str::to_string),
+            ..loginsight_sdk::Config::new(endpoint.clone(), "sdk-auth")
+        };
+        let (layer, shipper) = loginsight_sdk::layer(config);
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(token = token.unwrap_or("none"), "hello");
+        });
+        assert_eq!(shipper.shutdown().await, expected, "token {token:?}");
+    }
+    assert_eq!(server.psql("SELECT count(*) FROM logs").trim(), "1");
+    assert!(server.stop().success());
+}

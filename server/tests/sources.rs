@@ -321,3 +321,82 @@ async fn syslog_over_udp_and_tcp_keeps_every_message() {
     assert_eq!(attrs["syslog"]["facility"], "user");
     assert!(server.stop().success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn util_linux_logger_over_udp_and_tcp() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(
+        dir.path(),
+        &["--syslog-udp", "127.0.0.1:0", "--syslog-tcp", "127.0.0.1:0"],
+    );
+    let logger = |transport: &str, port: u16, format: &[&str], tag: &str, message: &str| {
+        let status = std::process::Command::new("logger")
+            .args([
+                transport,
+                "--server",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+            ])
+            .args(format)
+            .args(["--tag", tag, "--priority", "local0.err", message])
+            .status()
+            .expect("run logger");
+        assert!(status.success(), "logger {transport} {format:?}");
+    };
+    let udp = server.addr("syslog_udp").port();
+    let tcp = server.addr("syslog_tcp").port();
+    logger(
+        "--udp",
+        udp,
+        &["--rfc5424"],
+        "billing",
+        "udp 5424 invoice failed",
+    );
+    logger(
+        "--udp",
+        udp,
+        &["--rfc3164"],
+        "billing",
+        "udp 3164 invoice failed",
+    );
+    logger(
+        "--tcp",
+        tcp,
+        &["--rfc5424"],
+        "billing",
+        "tcp 5424 invoice failed",
+    );
+    logger(
+        "--tcp",
+        tcp,
+        &["--rfc3164"],
+        "billing",
+        "tcp 3164 invoice failed",
+    );
+    logger(
+        "--tcp",
+        tcp,
+        &["--rfc5424", "--octet-count"],
+        "billing",
+        "tcp octet invoice failed",
+    );
+    support::eventually(30, "5 logger rows", || async {
+        let n = server.psql("SELECT count(*) FROM logs");
+        if n.trim() == "5" { Ok(()) } else { Err(n) }
+    })
+    .await;
+    let rows = server.psql("SELECT service, level, message FROM logs ORDER BY message");
+    assert_eq!(
+        rows.trim(),
+        "billing|ERROR|tcp 3164 invoice failed\n\
+         billing|ERROR|tcp 5424 invoice failed\n\
+         billing|ERROR|tcp octet invoice failed\n\
+         billing|ERROR|udp 3164 invoice failed\n\
+         billing|ERROR|udp 5424 invoice failed"
+    );
+    let facility =
+        server.psql("SELECT DISTINCT attributes LIKE '%\"facility\":\"local0\"%' FROM logs");
+    assert_eq!(facility.trim(), "t");
+    assert!(server.stop().success());
+}

@@ -46,6 +46,8 @@ pub struct Config {
     pub flush_every: Duration,
     /// Attempts per batch after the first.
     pub retries: u32,
+    /// Bearer token sent as `authorization` metadata, when the server has `--ingest-tokens`.
+    pub token: Option<String>,
 }
 
 impl Config {
@@ -58,6 +60,7 @@ impl Config {
             batch: 500,
             flush_every: Duration::from_millis(500),
             retries: 2,
+            token: None,
         }
     }
 }
@@ -273,10 +276,30 @@ async fn push(
             }
         }
         let Some(c) = client.as_mut() else { continue };
-        match c.push(batch.clone()).await {
+        let mut request = tonic::Request::new(batch.clone());
+        if let Some(token) = &config.token {
+            match format!("Bearer {token}").parse() {
+                Ok(value) => {
+                    request.metadata_mut().insert("authorization", value);
+                }
+                // Not a valid header value: no retry can fix it.
+                Err(_) => return false,
+            }
+        }
+        match c.push(request).await {
             Ok(_) => return true,
-            // The server read the batch and refused it: sending it again cannot help.
-            Err(status) if status.code() == tonic::Code::InvalidArgument => return false,
+            // The server read the batch and refused it (or us): sending it again cannot help.
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::InvalidArgument
+                        | tonic::Code::Unauthenticated
+                        | tonic::Code::PermissionDenied
+                        | tonic::Code::Unimplemented
+                ) =>
+            {
+                return false;
+            }
             Err(_) => *client = None,
         }
     }

@@ -2,7 +2,9 @@
 //! `loginsight.v1.LogService` (unary `Push`, client-streaming `Stream`) and the OpenTelemetry
 //! `opentelemetry.proto.collector.logs.v1.LogsService/Export`.
 //!
-//! A call returns only after its records are committed, as on HTTP. gRPC status codes are
+//! A call returns only after its records are committed, as on HTTP. With bearer tokens
+//! configured, calls carry `authorization: Bearer …` metadata (`UNAUTHENTICATED` without it,
+//! `PERMISSION_DENIED` with a wrong one); a switched-off service answers `UNIMPLEMENTED`. gRPC status codes are
 //! chosen in one place, [`status`]: bad input is `INVALID_ARGUMENT` with the record that is
 //! wrong, a server shutting down is `UNAVAILABLE` (retryable), a failed commit `INTERNAL`.
 
@@ -15,8 +17,10 @@ use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
 use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::metrics::Metrics;
 use crate::normalise::json::{PayloadErrors, objects_to_batch, with_size};
 use crate::normalise::otlp::{entry_objects, otlp_objects};
 use crate::pipeline::{Pipeline, PipelineError};
@@ -51,6 +55,7 @@ fn status(err: IngestError) -> Status {
 #[derive(Clone)]
 pub struct GrpcSource {
     pipeline: Pipeline,
+    metrics: Metrics,
 }
 
 impl GrpcSource {
@@ -76,13 +81,20 @@ impl GrpcSource {
             .await
             .map_err(IngestError::Pipeline)
     }
+
+    /// Counts the call's outcome for `/metrics`.
+    fn counted<T>(&self, source: &'static str, result: Result<T, Status>) -> Result<T, Status> {
+        self.metrics.record_request(source, result.is_ok());
+        result
+    }
 }
 
 #[tonic::async_trait]
 impl LogService for GrpcSource {
     async fn push(&self, request: Request<LogBatch>) -> Result<Response<PushResponse>, Status> {
         let objects = entry_objects(request.get_ref());
-        let accepted = self.store(objects, "grpc").await.map_err(status)?;
+        let accepted = self.store(objects, "grpc").await.map_err(status);
+        let accepted = self.counted("grpc", accepted)?;
         Ok(Response::new(PushResponse {
             accepted: accepted as u64,
         }))
@@ -96,22 +108,27 @@ impl LogService for GrpcSource {
         let mut accepted = 0u64;
         // Each batch is committed as it arrives; an error ends the call, and what was
         // committed before it stays (the count in the error says how much).
-        while let Some(batch) = stream.message().await? {
-            let objects = entry_objects(&batch);
-            match self.store(objects, "grpc").await {
-                Ok(n) => accepted += n as u64,
-                Err(err) => {
-                    let s = status(err);
-                    return Err(Status::new(
-                        s.code(),
-                        format!(
-                            "{} ({accepted} records of earlier batches were stored)",
-                            s.message()
-                        ),
-                    ));
+        let result = async {
+            while let Some(batch) = stream.message().await? {
+                let objects = entry_objects(&batch);
+                match self.store(objects, "grpc").await {
+                    Ok(n) => accepted += n as u64,
+                    Err(err) => {
+                        let s = status(err);
+                        return Err(Status::new(
+                            s.code(),
+                            format!(
+                                "{} ({accepted} records of earlier batches were stored)",
+                                s.message()
+                            ),
+                        ));
+                    }
                 }
             }
+            Ok(())
         }
+        .await;
+        self.counted("grpc", result)?;
         Ok(Response::new(PushResponse { accepted }))
     }
 }
@@ -123,24 +140,79 @@ impl LogsService for GrpcSource {
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let objects = otlp_objects(request.get_ref());
-        self.store(objects, "otlp").await.map_err(status)?;
+        let stored = self.store(objects, "otlp").await.map_err(status);
+        self.counted("otlp", stored)?;
         Ok(Response::new(ExportLogsServiceResponse::default()))
     }
 }
 
-/// Serves both services on `listener` until `shutdown` resolves.
+/// What the gRPC source needs besides its listener.
+pub struct GrpcOptions {
+    pub pipeline: Pipeline,
+    pub max_message_bytes: usize,
+    pub metrics: Metrics,
+    /// Accepted bearer tokens (`authorization` metadata); empty: no check.
+    pub tokens: std::sync::Arc<Vec<String>>,
+    /// Sources switched off: `grpc` (loginsight.v1) and `otlp` are left out of the server.
+    pub disabled: Vec<String>,
+}
+
+/// Serves the enabled services on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
-    pipeline: Pipeline,
-    max_message_bytes: usize,
+    options: GrpcOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let source = GrpcSource { pipeline };
-    tonic::transport::Server::builder()
-        .add_service(
-            LogServiceServer::new(source.clone()).max_decoding_message_size(max_message_bytes),
+    let source = GrpcSource {
+        pipeline: options.pipeline,
+        metrics: options.metrics.clone(),
+    };
+    let enabled = |name: &str| !options.disabled.iter().any(|d| d == name);
+    let limit = options.max_message_bytes;
+    let auth = |name: &'static str| {
+        let tokens = options.tokens.clone();
+        let metrics = options.metrics.clone();
+        move |request: Request<()>| -> Result<Request<()>, Status> {
+            let given = request
+                .metadata()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                });
+            let checked = if tokens.is_empty() {
+                Ok(request)
+            } else {
+                match given {
+                    None => Err(Status::unauthenticated(
+                        "missing authorization: Bearer token",
+                    )),
+                    Some(t) if tokens.iter().any(|k| k == t.trim()) => Ok(request),
+                    Some(_) => Err(Status::permission_denied("invalid bearer token")),
+                }
+            };
+            if checked.is_err() {
+                metrics.record_request(name, false);
+            }
+            checked
+        }
+    };
+    let own = enabled("grpc").then(|| {
+        InterceptedService::new(
+            LogServiceServer::new(source.clone()).max_decoding_message_size(limit),
+            auth("grpc"),
         )
-        .add_service(LogsServiceServer::new(source).max_decoding_message_size(max_message_bytes))
+    });
+    let otlp = enabled("otlp").then(|| {
+        InterceptedService::new(
+            LogsServiceServer::new(source).max_decoding_message_size(limit),
+            auth("otlp"),
+        )
+    });
+    tonic::transport::Server::builder()
+        .add_optional_service(own)
+        .add_optional_service(otlp)
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener),
             shutdown,

@@ -4,6 +4,8 @@
 //!
 //! A request is acknowledged with `200 {"accepted": N}` only after its rows are committed. It
 //! is atomic: a malformed line rejects the whole request with `400` and the first line errors.
+//! A request carrying an `Idempotency-Key` already stored is acknowledged without storing it
+//! again (`"duplicate": true`).
 //! HTTP status codes are chosen in one place, [`HttpError`]'s `IntoResponse`.
 
 use std::io::Read;
@@ -15,12 +17,12 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use serde_json::json;
 
 use crate::metrics::Metrics;
 use crate::normalise::json::{PayloadErrors, parse_body};
-use crate::pipeline::{Pipeline, PipelineError};
+use crate::pipeline::{Outcome, Pipeline, PipelineError};
 
 /// What the HTTP routes share.
 #[derive(Clone)]
@@ -35,22 +37,102 @@ pub struct HttpState {
     pub datadog_api_keys: std::sync::Arc<Vec<String>>,
     /// Accepted `X-Amz-Firehose-Access-Key`s; empty: no check.
     pub firehose_access_keys: std::sync::Arc<Vec<String>>,
+    /// Accepted bearer tokens of the routes that take them; empty: no check.
+    pub tokens: std::sync::Arc<Vec<String>>,
+    /// Sources switched off.
+    pub disabled: std::sync::Arc<Vec<String>>,
 }
 
 /// The routes of the HTTP source.
 pub fn router(state: HttpState) -> Router {
     let limit = state.max_body_bytes;
+    let source = |name, bearer, route| guarded(&state, Source { name, bearer }, route);
     Router::new()
-        .route("/v1/logs", post(ingest_logs))
-        .route("/api/v2/logs", post(super::datadog::intake))
-        .route("/v1/input", post(super::datadog::intake))
-        .route("/v1/webhooks/datadog", post(super::datadog::webhook))
-        .route("/v1/firehose", post(super::firehose::deliver))
-        .route("/v1/otlp/logs", post(otlp_logs))
+        .route("/v1/logs", source("http", true, post(ingest_logs)))
+        .route(
+            "/api/v2/logs",
+            source("datadog", false, post(super::datadog::intake)),
+        )
+        .route(
+            "/v1/input",
+            source("datadog", false, post(super::datadog::intake)),
+        )
+        .route(
+            "/v1/webhooks/datadog",
+            source("datadog_webhook", true, post(super::datadog::webhook)),
+        )
+        .route(
+            "/v1/firehose",
+            source("firehose", false, post(super::firehose::deliver)),
+        )
+        .route("/v1/otlp/logs", source("otlp", true, post(otlp_logs)))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
+        .with_state(state.clone())
+}
+
+/// A route's source: its name (for switching off and `/metrics`) and whether it takes the
+/// bearer tokens (the Datadog intake and Firehose have keys of their own protocol).
+#[derive(Clone, Copy)]
+struct Source {
+    name: &'static str,
+    bearer: bool,
+}
+
+fn guarded(
+    state: &HttpState,
+    source: Source,
+    route: MethodRouter<HttpState>,
+) -> MethodRouter<HttpState> {
+    route.layer(axum::middleware::from_fn_with_state(
+        (state.clone(), source),
+        guard,
+    ))
+}
+
+/// Switched off? Token? Then the route, and the outcome counted per source.
+async fn guard(
+    State((state, source)): State<(HttpState, Source)>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let admitted = if state.disabled.iter().any(|d| d == source.name) {
+        Err(HttpError::Disabled(source.name))
+    } else if source.bearer {
+        check_bearer(&state.tokens, request.headers())
+    } else {
+        Ok(())
+    };
+    let response = match admitted {
+        Ok(()) => next.run(request).await,
+        Err(err) => err.into_response(),
+    };
+    state
+        .metrics
+        .record_request(source.name, response.status().is_success());
+    response
+}
+
+/// `Authorization: Bearer <token>` against `tokens`; no tokens configured: no check.
+pub fn check_bearer(tokens: &[String], headers: &HeaderMap) -> Result<(), HttpError> {
+    if tokens.is_empty() {
+        return Ok(());
+    }
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        });
+    match given {
+        None => Err(HttpError::Unauthorized(
+            "missing Authorization: Bearer token".into(),
+        )),
+        Some(token) if tokens.iter().any(|t| t == token.trim()) => Ok(()),
+        Some(_) => Err(HttpError::Forbidden("invalid bearer token".into())),
+    }
 }
 
 async fn healthz() -> &'static str {
@@ -86,6 +168,7 @@ pub enum HttpError {
     Unauthorized(String),
     Forbidden(String),
     TooMany { got: usize, max: usize },
+    Disabled(&'static str),
     Internal(String),
     Pipeline(PipelineError),
 }
@@ -121,6 +204,10 @@ impl IntoResponse for HttpError {
             HttpError::TooMany { got, max } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 json!({ "error": format!("{got} entries in one request; at most {max}") }),
+            ),
+            HttpError::Disabled(source) => (
+                StatusCode::NOT_FOUND,
+                json!({ "error": format!("the {source} source is switched off on this server") }),
             ),
             HttpError::Internal(message) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -226,6 +313,7 @@ async fn ingest_logs(
 ) -> Result<Json<serde_json::Value>, HttpError> {
     let body = body_or_error(body, state.max_body_bytes)?;
     check_content_type(&headers)?;
+    let key = idempotency_key(&headers)?;
     let limit = state.max_body_bytes;
     let received_at = chrono::Utc::now().timestamp_micros();
     // Decompressing and parsing a 16 MiB body is tens of milliseconds of CPU: keep it off the
@@ -236,12 +324,29 @@ async fn ingest_logs(
     })
     .await
     .map_err(|e| HttpError::Internal(e.to_string()))??;
-    let accepted = state
+    let (accepted, outcome) = state
         .pipeline
-        .submit(parsed)
+        .submit_once(parsed, key)
         .await
         .map_err(HttpError::Pipeline)?;
-    Ok(Json(json!({ "accepted": accepted })))
+    Ok(Json(match outcome {
+        Outcome::Stored => json!({ "accepted": accepted }),
+        Outcome::Duplicate => json!({ "accepted": accepted, "duplicate": true }),
+    }))
+}
+
+/// `Idempotency-Key`: a sender that retries a request under the same key (the file shipper
+/// does) gets it stored once; keys are remembered for a day.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, HttpError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if !key.trim().is_empty() && key.len() <= 255 => Ok(Some(format!("http:{key}"))),
+        _ => Err(HttpError::BadBody(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
+        )),
+    }
 }
 
 /// `POST /v1/otlp/logs`: OTLP/HTTP, protobuf or JSON; the answer uses the request's encoding.

@@ -24,12 +24,18 @@ pub struct TestServer {
 
 /// `loginsight serve` on `data_dir`, every listener on a loopback port the kernel picks.
 pub fn serve_command(data_dir: &Path) -> Command {
+    serve_command_on(data_dir, "127.0.0.1:0")
+}
+
+/// [`serve_command`] with HTTP on a given address (for tests that restart a server under
+/// a client that keeps its address).
+pub fn serve_command_on(data_dir: &Path, http_addr: &str) -> Command {
     let mut command = Command::new(binary());
     command
         .args([
             "serve",
             "--http-addr",
-            "127.0.0.1:0",
+            http_addr,
             "--pg-addr",
             "127.0.0.1:0",
         ])
@@ -49,7 +55,12 @@ impl TestServer {
 
     /// Starts the server with extra flags and waits for its ready line.
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> TestServer {
-        let mut command = serve_command(data_dir);
+        Self::start_on(data_dir, "127.0.0.1:0", extra)
+    }
+
+    /// Starts the server with HTTP on `http_addr` and extra flags.
+    pub fn start_on(data_dir: &Path, http_addr: &str, extra: &[&str]) -> TestServer {
+        let mut command = serve_command_on(data_dir, http_addr);
         command.args(extra);
         let (child, line) = spawn_until_ready(&mut command, "loginsight ready");
         let field = |name: &str| -> SocketAddr {
