@@ -17,6 +17,9 @@ command -v go >/dev/null || need_apt+=(golang-go)
 [[ -d /usr/share/gocode/src/github.com/lib/pq ]] || need_apt+=(golang-github-lib-pq-dev)
 command -v javac >/dev/null || need_apt+=(default-jdk-headless)
 command -v node >/dev/null || need_apt+=(nodejs)
+command -v tmux >/dev/null || need_apt+=(tmux)
+command -v logger >/dev/null || need_apt+=(bsdutils)
+command -v openssl >/dev/null || need_apt+=(openssl)
 command -v npm >/dev/null || need_apt+=(npm)
 command -v python3 >/dev/null || need_apt+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
@@ -33,6 +36,8 @@ need_pip=()
 python3 -c 'import psycopg, psycopg_binary' 2>/dev/null || need_pip+=('psycopg[binary]')
 python3 -c 'import psycopg2' 2>/dev/null || need_pip+=(psycopg2-binary)
 python3 -c 'import asyncpg' 2>/dev/null || need_pip+=(asyncpg)
+# PyYAML: the docker-compose.yml validation test reads the file with it.
+python3 -c 'import yaml' 2>/dev/null || need_pip+=(PyYAML)
 # The OpenTelemetry Python SDK and its OTLP exporters (gRPC and HTTP), for the OTLP source tests.
 python3 -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.otlp.proto.http' 2>/dev/null ||
   need_pip+=(opentelemetry-sdk opentelemetry-exporter-otlp-proto-grpc opentelemetry-exporter-otlp-proto-http)

@@ -37,6 +37,101 @@ pub struct ServeConfig {
     pub analyst: AnalystConfig,
     /// Credentials of the vendor-protocol sources, and the syslog listeners.
     pub sources: SourcesConfig,
+    /// Who may use the SQL endpoint, TLS, and its limits.
+    pub sql: SqlConfig,
+}
+
+/// The SQL endpoint's users, TLS and limits. Without users it accepts loopback peers only,
+/// and refuses to listen on another address.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SqlConfig {
+    /// `name:SCRAM-SHA-256$4096:…` entries made by `loginsight hash-password`.
+    pub users: Vec<String>,
+    /// Password of the user `loginsight`, hashed at start; better given as
+    /// LOGINSIGHT_SQL_PASSWORD than written here.
+    pub password: String,
+    /// PEM certificate chain and private key; both set: TLS (`sslmode=require`) is offered.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Most open connections; 0 = unlimited.
+    pub max_connections: usize,
+    /// Longest a statement may run, in seconds; 0 = unlimited.
+    pub statement_timeout_secs: u64,
+}
+
+impl Default for SqlConfig {
+    fn default() -> Self {
+        SqlConfig {
+            users: Vec::new(),
+            password: String::new(),
+            tls_cert: None,
+            tls_key: None,
+            max_connections: 100,
+            statement_timeout_secs: 300,
+        }
+    }
+}
+
+// Passwords and secrets never reach a log line through `{:?}`.
+impl std::fmt::Debug for SqlConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlConfig")
+            .field(
+                "users",
+                &self
+                    .users
+                    .iter()
+                    .map(|u| u.split(':').next().unwrap_or_default())
+                    .collect::<Vec<_>>(),
+            )
+            .field("password", &(!self.password.is_empty()).then_some("<set>"))
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("max_connections", &self.max_connections)
+            .field("statement_timeout_secs", &self.statement_timeout_secs)
+            .finish()
+    }
+}
+
+impl SqlConfig {
+    /// The endpoint's access settings: configured users, plus `extra` (the server's own
+    /// connections use one of those).
+    pub fn access(&self, extra: Option<sql::User>) -> anyhow::Result<sql::Access> {
+        let mut users = Vec::new();
+        for entry in &self.users {
+            let (name, secret) = entry.split_once(':').ok_or_else(|| {
+                anyhow::anyhow!("sql.users: an entry must be name:SCRAM-SHA-256$…")
+            })?;
+            users.push(sql::User::with_secret(name, secret)?);
+        }
+        if !self.password.is_empty() {
+            users.push(sql::User::with_password("loginsight", &self.password));
+        }
+        let configured = !users.is_empty();
+        if configured {
+            users.extend(extra);
+        }
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(sql::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (None, None) => None,
+            _ => bail!("sql.tls_cert and sql.tls_key go together: set both or neither"),
+        };
+        Ok(sql::Access {
+            users,
+            tls,
+            max_connections: self.max_connections,
+            statement_timeout: (self.statement_timeout_secs > 0)
+                .then(|| std::time::Duration::from_secs(self.statement_timeout_secs)),
+        })
+    }
+
+    pub fn has_users(&self) -> bool {
+        !self.users.is_empty() || !self.password.is_empty()
+    }
 }
 
 /// Keys the Datadog and Firehose routes accept; an empty list accepts any request.
@@ -270,6 +365,7 @@ impl Default for ServeConfig {
             worker: WorkerConfig::default(),
             analyst: AnalystConfig::default(),
             sources: SourcesConfig::default(),
+            sql: SqlConfig::default(),
         }
     }
 }
@@ -335,6 +431,21 @@ pub struct ServeOverrides {
     /// Sources to switch off: http, datadog, datadog_webhook, firehose, otlp, grpc
     #[arg(long, env = "LOGINSIGHT_DISABLE_SOURCES", value_delimiter = ',')]
     pub disable_sources: Option<Vec<String>>,
+    /// Password of the SQL user `loginsight` (SCRAM-SHA-256); required to listen beyond loopback
+    #[arg(long, env = "LOGINSIGHT_SQL_PASSWORD", hide_env_values = true)]
+    pub sql_password: Option<String>,
+    /// PEM certificate chain for TLS on the SQL endpoint (with --sql-tls-key)
+    #[arg(long, env = "LOGINSIGHT_SQL_TLS_CERT")]
+    pub sql_tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS on the SQL endpoint
+    #[arg(long, env = "LOGINSIGHT_SQL_TLS_KEY")]
+    pub sql_tls_key: Option<PathBuf>,
+    /// Most open SQL connections, 0 = unlimited [default: 100]
+    #[arg(long, env = "LOGINSIGHT_SQL_MAX_CONNECTIONS")]
+    pub sql_max_connections: Option<usize>,
+    /// Longest a SQL statement may run, in seconds, 0 = unlimited [default: 300]
+    #[arg(long, env = "LOGINSIGHT_SQL_STATEMENT_TIMEOUT_SECS")]
+    pub sql_statement_timeout_secs: Option<u64>,
 }
 
 impl ServeConfig {
@@ -406,6 +517,21 @@ impl ServeConfig {
         if let Some(v) = o.disable_sources {
             config.sources.disable = v;
         }
+        if let Some(v) = o.sql_password {
+            config.sql.password = v;
+        }
+        if let Some(v) = o.sql_tls_cert {
+            config.sql.tls_cert = Some(v);
+        }
+        if let Some(v) = o.sql_tls_key {
+            config.sql.tls_key = Some(v);
+        }
+        if let Some(v) = o.sql_max_connections {
+            config.sql.max_connections = v;
+        }
+        if let Some(v) = o.sql_statement_timeout_secs {
+            config.sql.statement_timeout_secs = v;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -428,6 +554,15 @@ impl ServeConfig {
             bail!("insights_url must be a postgres:// URL (or empty for the DuckDB file)");
         }
         crate::route::Router::new(&self.routing)?;
+        self.sql.access(None)?;
+        if !self.sql.has_users() && !self.pg_addr.ip().is_loopback() {
+            bail!(
+                "refusing to serve SQL on {} without a password: anyone who can reach it could \
+                 read every log. Set LOGINSIGHT_SQL_PASSWORD (or --sql-password, or [sql] \
+                 users from `loginsight hash-password`), or listen on 127.0.0.1",
+                self.pg_addr
+            );
+        }
         if let Some(unknown) = self
             .sources
             .disable

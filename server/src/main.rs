@@ -50,9 +50,27 @@ enum Command {
     },
     /// Follow log files and ship their lines to a server (`--to http://host:8080`).
     Tail(tail_cmd::TailArgs),
+    /// Print a SCRAM secret for `[sql] users` from a password read on standard input.
+    HashPassword {
+        /// The user name the entry is for.
+        #[arg(long, default_value = "loginsight")]
+        user: String,
+    },
     /// Measure a running server.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+}
+
+/// `loginsight hash-password`: the password comes from stdin so it stays out of the shell
+/// history and the process list.
+fn hash_password(user: &str) -> anyhow::Result<()> {
+    let mut password = String::new();
+    std::io::stdin().read_line(&mut password)?;
+    let password = password.trim_end_matches(['\n', '\r']);
+    anyhow::ensure!(!password.is_empty(), "no password on standard input");
+    anyhow::ensure!(!user.contains(':'), "a user name cannot contain ':'");
+    println!("{user}:{}", sql::scram_secret(password));
+    Ok(())
 }
 
 fn main() -> std::process::ExitCode {
@@ -77,6 +95,7 @@ fn main() -> std::process::ExitCode {
             Command::Worker(args) => worker_cmd::run(args).await,
             Command::Patterns { file } => patterns_csv::run(file.as_deref()),
             Command::Tail(args) => tail_cmd::run(args).await,
+            Command::HashPassword { user } => hash_password(&user),
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

@@ -48,13 +48,18 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
 
     // The analysis step, shared by the in-process worker and `analyze()`; it reads context
     // over this server's own SQL endpoint, as `loginsight worker` does over the network.
-    let processor = Arc::new(crate::analysis::processor(
-        &config.analyst,
-        Some(format!(
-            "postgres://loginsight@{}/loginsight",
+    let (internal, internal_password) = sql::internal_user();
+    let access = config.sql.access(Some(internal))?;
+    sql::check_access(&access)?;
+    let own_url = if access.users.is_empty() {
+        format!("postgres://loginsight@{}/loginsight", own_address(pg_addr))
+    } else {
+        format!(
+            "postgres://loginsight-internal:{internal_password}@{}/loginsight",
             own_address(pg_addr)
-        )),
-    )?);
+        )
+    };
+    let processor = Arc::new(crate::analysis::processor(&config.analyst, Some(own_url))?);
     // The routing rules decide what an error is, for the pipeline and for `analyze()` alike.
     let routing = Router::new(&config.routing)?;
     let on_demand = crate::on_demand::OnDemandAnalysis {
@@ -207,7 +212,7 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
     // The SQL endpoint stops last: the analysis path reads its context through it while it
     // finishes the batch in progress.
     let (sql_stop_tx, mut sql_stop_rx) = watch::channel(false);
-    let pg = tokio::spawn(sql::serve(pg_listener, ctx, async move {
+    let pg = tokio::spawn(sql::serve(pg_listener, ctx, access, async move {
         let _ = sql_stop_rx.wait_for(|stop| *stop).await;
     }));
 

@@ -8,6 +8,9 @@ pub enum SqlError {
     DataFusion(#[from] datafusion::error::DataFusionError),
     #[error("setting up pg_catalog: {0}")]
     Catalog(datafusion::error::DataFusionError),
+    /// Users, TLS files or limits that cannot be used; the message says which and why.
+    #[error("{0}")]
+    Config(String),
 }
 
 pub type Result<T, E = SqlError> = std::result::Result<T, E>;

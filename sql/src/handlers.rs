@@ -17,25 +17,48 @@ use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use datafusion_postgres::hooks::{HookClient, QueryHook};
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::future::Future;
+use std::time::Duration;
+
+use futures::Sink;
 use pgwire::api::auth::StartupHandler;
-use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use pgwire::api::portal::Portal;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::Response;
-use pgwire::api::{ClientInfo, ConnectionManager, ErrorHandler, PgWireServerHandlers};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{
+    ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, PgWireServerHandlers,
+};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::cancel::CancelRequest;
+use pgwire::messages::extendedquery::Execute;
+use pgwire::messages::simplequery::Query as QueryMessage;
+use tokio::sync::Notify;
 
+use crate::access::{Access, Gauge, Startup};
 use crate::session::{SessionHook, no_rows_plan};
 
 /// Every handler one connection needs; shared by all connections.
 pub(crate) struct Handlers {
-    session: Arc<DfSessionService>,
-    startup: Arc<Startup>,
-    cancel: Arc<DefaultCancelHandler>,
+    session: Arc<Guarded>,
+    access: Access,
+    /// The TLS certificate (PEM), for SCRAM channel binding.
+    channel_binding_cert: Option<Vec<u8>>,
+    connections: Arc<ConnectionManager>,
+    pub(crate) open: Arc<Gauge>,
+    cancel: Arc<Cancel>,
 }
 
 impl Handlers {
-    pub(crate) fn new(ctx: Arc<SessionContext>) -> Self {
+    pub(crate) fn new(
+        ctx: Arc<SessionContext>,
+        access: Access,
+        channel_binding_cert: Option<Vec<u8>>,
+    ) -> Self {
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             // First, so nothing after it ever sees a statement that writes.
             Arc::new(ReadOnlyHook),
@@ -45,12 +68,21 @@ impl Handlers {
             Arc::new(TransactionStatementHook),
         ];
         let connections = Arc::new(ConnectionManager::new());
+        let running = Arc::new(Running::default());
         Handlers {
-            session: Arc::new(DfSessionService::new_with_hooks(ctx, hooks)),
-            startup: Arc::new(Startup {
-                connections: connections.clone(),
+            session: Arc::new(Guarded {
+                inner: DfSessionService::new_with_hooks(ctx, hooks),
+                timeout: access.statement_timeout,
+                running: running.clone(),
             }),
-            cancel: Arc::new(DefaultCancelHandler::new(connections)),
+            access,
+            channel_binding_cert,
+            connections: connections.clone(),
+            open: Arc::new(Gauge::default()),
+            cancel: Arc::new(Cancel {
+                pgwire: DefaultCancelHandler::new(connections),
+                running,
+            }),
         }
     }
 }
@@ -64,8 +96,14 @@ impl PgWireServerHandlers for Handlers {
         self.session.clone()
     }
 
+    // Called once per connection: the SCRAM exchange keeps state per connection.
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        self.startup.clone()
+        Arc::new(Startup::new(
+            &self.access,
+            self.channel_binding_cert.as_deref(),
+            self.connections.clone(),
+            self.open.clone(),
+        ))
     }
 
     fn error_handler(&self) -> Arc<impl ErrorHandler> {
@@ -77,15 +115,176 @@ impl PgWireServerHandlers for Handlers {
     }
 }
 
-/// Accepts every connection (loopback-only until authentication is configured) and registers
-/// it so cancel requests can find its running query.
-pub(crate) struct Startup {
-    connections: Arc<ConnectionManager>,
+/// Statements running now, by connection (pid and secret key), so a cancel request or the
+/// statement timeout can stop one while it is still sending rows. (pgwire's own cancel
+/// covers planning only; DataFusion executes while the rows are sent.)
+/// A connection's pid and secret key, as cancel requests name it.
+type ConnectionKey = (i32, Vec<u8>);
+
+#[derive(Default)]
+struct Running(std::sync::Mutex<HashMap<ConnectionKey, Arc<Notify>>>);
+
+impl Running {
+    fn start(&self, key: ConnectionKey) -> Arc<Notify> {
+        let notify = Arc::new(Notify::new());
+        self.lock().insert(key, notify.clone());
+        notify
+    }
+
+    fn finish(&self, key: &ConnectionKey) {
+        self.lock().remove(key);
+    }
+
+    fn cancel(&self, key: &ConnectionKey) {
+        if let Some(notify) = self.lock().get(key) {
+            // notify_one keeps a permit if the statement is between polls.
+            notify.notify_one();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ConnectionKey, Arc<Notify>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
-impl NoopStartupHandler for Startup {
-    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
-        Some(self.connections.clone())
+struct Cancel {
+    pgwire: DefaultCancelHandler,
+    running: Arc<Running>,
+}
+
+#[async_trait]
+impl CancelHandler for Cancel {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        self.running
+            .cancel(&(request.pid, request.secret_key.to_bytes().to_vec()));
+        self.pgwire.on_cancel_request(request).await;
+    }
+}
+
+/// `datafusion-postgres`'s session service, with each statement — planning, execution and
+/// sending its rows — bounded by the statement timeout and stoppable by a cancel request.
+struct Guarded {
+    inner: DfSessionService,
+    timeout: Option<Duration>,
+    running: Arc<Running>,
+}
+
+impl Guarded {
+    /// Runs `statement` for `client` unless it is cancelled or times out first.
+    async fn guard<F>(
+        &self,
+        key: ConnectionKey,
+        session_timeout: Option<Duration>,
+        statement: F,
+    ) -> PgWireResult<()>
+    where
+        F: Future<Output = PgWireResult<()>> + Send,
+    {
+        let cancelled = self.running.start(key.clone());
+        let limit = session_timeout.or(self.timeout);
+        let deadline = async {
+            match limit {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
+            }
+        };
+        let result = tokio::select! {
+            done = statement => done,
+            () = cancelled.notified() => Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "ERROR".into(),
+                "57014".into(),
+                "canceling statement due to user request".into(),
+            )))),
+            () = deadline => Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "ERROR".into(),
+                "57014".into(),
+                format!(
+                    "canceling statement due to statement timeout ({} ms)",
+                    limit.unwrap_or_default().as_millis()
+                ),
+            )))),
+        };
+        self.running.finish(&key);
+        result
+    }
+}
+
+/// The connection's key for cancel requests, and its `SET statement_timeout` if any
+/// (`datafusion-postgres` keeps it in the client metadata as `statement_timeout_ms`).
+fn statement_scope<C: ClientInfo>(client: &C) -> (ConnectionKey, Option<Duration>) {
+    let (pid, secret) = client.pid_and_secret_key();
+    let session = client
+        .metadata()
+        .get("statement_timeout_ms")
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis);
+    ((pid, secret.to_bytes().to_vec()), session)
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Guarded {
+    async fn on_query<C>(&self, client: &mut C, query: QueryMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let (key, session) = statement_scope(client);
+        self.guard(key, session, self._on_query(client, query))
+            .await
+    }
+
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        SimpleQueryHandler::do_query(&self.inner, client, query).await
+    }
+}
+
+type Prepared = <DfSessionService as ExtendedQueryHandler>::Statement;
+
+#[async_trait]
+impl ExtendedQueryHandler for Guarded {
+    type Statement = Prepared;
+    type QueryParser = <DfSessionService as ExtendedQueryHandler>::QueryParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.inner.query_parser()
+    }
+
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let (key, session) = statement_scope(client);
+        self.guard(key, session, self._on_execute(client, message))
+            .await
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        ExtendedQueryHandler::do_query(&self.inner, client, portal, max_rows).await
     }
 }
 

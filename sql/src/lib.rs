@@ -7,6 +7,7 @@
 //!
 //! This crate is the only one that names `pgwire`.
 
+mod access;
 mod error;
 mod handlers;
 mod session;
@@ -22,6 +23,7 @@ use store::{StoreRef, Table};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+pub use access::{Access, TlsFiles, User, internal_user, scram_secret};
 pub use error::{Result, SqlError};
 pub use tables::analyze::{AnalyzeRequest, OnDemand, Target, parse_window};
 pub use tables::{BatchSource, DuckTable, ExternalTable};
@@ -79,14 +81,33 @@ pub fn session_context_with(
     Ok(ctx)
 }
 
+/// Checks what [`serve`] would fail on at its start: unusable TLS files.
+pub fn check_access(access: &Access) -> Result<()> {
+    if let Some(files) = &access.tls {
+        access::tls_acceptor(files)?;
+    }
+    Ok(())
+}
+
 /// Serves Postgres-wire clients on `listener` until `shutdown` resolves, then stops accepting
 /// and closes open connections. Queries are read-only, so nothing is lost by closing them.
+/// Fails at once if the TLS files in `access` cannot be used.
 pub async fn serve(
     listener: TcpListener,
     ctx: Arc<SessionContext>,
+    access: Access,
     shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    let handlers = Arc::new(handlers::Handlers::new(ctx));
+) -> Result<()> {
+    let tls = match &access.tls {
+        Some(files) => Some(access::tls_acceptor(files)?),
+        None => None,
+    };
+    let (acceptor, cert_pem) = match tls {
+        Some((acceptor, pem)) => (Some(acceptor), Some(pem)),
+        None => (None, None),
+    };
+    let trust_loopback_only = access.users.is_empty();
+    let handlers = Arc::new(handlers::Handlers::new(ctx, access, cert_pem));
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -102,9 +123,17 @@ pub async fn serve(
                         continue;
                     }
                 };
+                if trust_loopback_only && !peer.ip().is_loopback() {
+                    // Without users there is no authentication: only this machine may connect.
+                    tracing::warn!(%peer, "refused a non-loopback SQL connection: no users are configured");
+                    continue;
+                }
                 let handlers = handlers.clone();
+                let acceptor = acceptor.clone();
+                let entered = handlers.open.enter();
                 connections.spawn(async move {
-                    if let Err(err) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                    let _entered = entered;
+                    if let Err(err) = pgwire::tokio::process_socket(socket, acceptor, handlers).await {
                         tracing::debug!(%peer, error = %err, "connection ended with an error");
                     }
                 });

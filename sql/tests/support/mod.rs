@@ -44,6 +44,11 @@ fn record(
 
 /// Starts the endpoint with the three fixture rows in `logs` (and their `stats`).
 pub async fn start() -> Endpoint {
+    start_with(sql::Access::default()).await
+}
+
+/// [`start`] with users, TLS and limits.
+pub async fn start_with(access: sql::Access) -> Endpoint {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(store::Store::open(dir.path()).unwrap());
     let mut batch = LogBatchBuilder::default();
@@ -77,7 +82,7 @@ pub async fn start() -> Endpoint {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(sql::serve(listener, ctx, async {
+    tokio::spawn(sql::serve(listener, ctx, access, async {
         let _ = stopped.await;
     }));
     Endpoint {
