@@ -59,6 +59,8 @@ enum Command {
     /// Measure a running server.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Watch insights, patterns, stats and logs in the terminal (a SQL client).
+    Tui(loginsight_tui::TuiArgs),
 }
 
 /// `loginsight hash-password`: the password comes from stdin so it stays out of the shell
@@ -97,6 +99,7 @@ fn main() -> std::process::ExitCode {
             Command::Tail(args) => tail_cmd::run(args).await,
             Command::HashPassword { user } => hash_password(&user),
             Command::Bench(cmd) => bench::run(cmd).await,
+            Command::Tui(args) => loginsight_tui::run(args).await,
         }
     });
     match result {

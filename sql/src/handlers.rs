@@ -40,6 +40,7 @@ use pgwire::messages::simplequery::Query as QueryMessage;
 use tokio::sync::Notify;
 
 use crate::access::{Access, Gauge, Startup};
+use crate::cursor::DeclareHook;
 use crate::session::{SessionHook, no_rows_plan};
 
 /// Every handler one connection needs; shared by all connections.
@@ -63,6 +64,7 @@ impl Handlers {
             // First, so nothing after it ever sees a statement that writes.
             Arc::new(ReadOnlyHook),
             Arc::new(SessionHook),
+            Arc::new(DeclareHook),
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),

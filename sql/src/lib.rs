@@ -8,6 +8,7 @@
 //! This crate is the only one that names `pgwire`.
 
 mod access;
+mod cursor;
 mod error;
 mod handlers;
 mod session;

@@ -215,6 +215,74 @@ fn describe_function(name: &str) -> ScalarUDF {
     )
 }
 
+/// `col_description(oid, int)` and `obj_description(oid, name)`: the comments psql's `\d+`
+/// and `\dt+` show. Nothing here has a comment, so they are NULL, as in PostgreSQL.
+fn description(name: &str, second: DataType) -> ScalarUDF {
+    create_udf(
+        name,
+        vec![DataType::Int64, second],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(|_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
+    )
+}
+
+/// `pg_table_size(oid)` and its kin for psql's `\dt+`: the tables live in one DuckDB file
+/// with no per-table size to report, so 0.
+fn relation_size(name: &str) -> ScalarUDF {
+    create_udf(
+        name,
+        vec![DataType::Int64],
+        DataType::Int64,
+        Volatility::Stable,
+        Arc::new(|_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Int64(Some(0))))),
+    )
+}
+
+/// `pg_size_pretty(bigint)`, as PostgreSQL rounds it: bytes below 10 kB, then the largest
+/// unit that keeps the number at 10 or more of it.
+fn pg_size_pretty() -> ScalarUDF {
+    create_udf(
+        "pg_size_pretty",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let sizes = match &args[0] {
+                ColumnarValue::Scalar(v) => v.to_array()?,
+                ColumnarValue::Array(a) => a.clone(),
+            };
+            let sizes = arrow::compute::cast(&sizes, &DataType::Int64)?;
+            let sizes = sizes
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .ok_or_else(|| {
+                    datafusion::error::DataFusionError::Internal("pg_size_pretty: not int8".into())
+                })?;
+            let out: StringArray = sizes.iter().map(|v| v.map(size_pretty)).collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    )
+}
+
+fn size_pretty(bytes: i64) -> String {
+    // PostgreSQL 15's algorithm: keep one extra bit, shift by units, round half away from 0.
+    let limit = 10 * 1024_i64;
+    let limit2 = limit * 2 - 1;
+    let half_rounded = |x: i64| (x + if x < 0 { -1 } else { 1 }) / 2;
+    if bytes.abs() < limit {
+        return format!("{bytes} bytes");
+    }
+    let mut size = bytes >> 9;
+    for unit in ["kB", "MB", "GB"] {
+        if size.abs() < limit2 {
+            return format!("{} {unit}", half_rounded(size));
+        }
+        size >>= 10;
+    }
+    format!("{} TB", half_rounded(size))
+}
+
 /// Registers the session functions.
 pub(crate) fn register_functions(ctx: &SessionContext) {
     for name in [
@@ -228,6 +296,16 @@ pub(crate) fn register_functions(ctx: &SessionContext) {
     ctx.register_udf(set_config());
     ctx.register_udf(pg_advisory_unlock_all());
     ctx.register_udf(pg_function_is_visible());
+    ctx.register_udf(description("col_description", DataType::Int64));
+    ctx.register_udf(description("obj_description", DataType::Utf8));
+    for name in [
+        "pg_table_size",
+        "pg_relation_size",
+        "pg_total_relation_size",
+    ] {
+        ctx.register_udf(relation_size(name));
+    }
+    ctx.register_udf(pg_size_pretty());
 }
 
 #[cfg(test)]
@@ -244,6 +322,16 @@ mod tests {
         } else {
             strings.value(0).to_string()
         }
+    }
+
+    #[test]
+    fn sizes_print_like_pg_size_pretty() {
+        assert_eq!(size_pretty(0), "0 bytes");
+        assert_eq!(size_pretty(10239), "10239 bytes");
+        assert_eq!(size_pretty(10240), "10 kB");
+        assert_eq!(size_pretty(1_000_000), "977 kB");
+        assert_eq!(size_pretty(123_456_789), "118 MB");
+        assert_eq!(size_pretty(10_i64 << 40), "10 TB");
     }
 
     #[tokio::test]

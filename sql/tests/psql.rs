@@ -24,11 +24,27 @@ async fn meta_commands_show_our_tables_and_types() {
     assert!(logs.contains("message|text"), "{logs}");
     let stats = psql(&endpoint, "\\d stats").await;
     assert!(stats.contains("count|bigint"), "{stats}");
+    // `\d+` adds storage details and asks pg_class for table options.
+    for table in ["stats", "logs", "patterns", "insights"] {
+        let detailed = psql(&endpoint, &format!("\\d+ {table}")).await;
+        assert!(detailed.contains("|text|"), "\\d+ {table}: {detailed}");
+    }
+    let sized = psql(&endpoint, "\\dt+").await;
+    assert!(sized.contains("public|logs|table|"), "{sized}");
+    assert!(sized.contains("|0 bytes|"), "{sized}");
+    let detailed = psql(&endpoint, "\\d+ stats").await;
+    assert!(detailed.contains("count|bigint"), "{detailed}");
 
     assert!(psql(&endpoint, "\\dn").await.contains("public"));
     assert!(psql(&endpoint, "\\l").await.contains("loginsight"));
     psql(&endpoint, "\\df").await;
 
+    // Timestamps print as PostgreSQL prints them: no trailing zeros in the fraction.
+    let times = psql(&endpoint, "SELECT ts FROM logs ORDER BY ts").await;
+    assert_eq!(
+        times.trim(),
+        "2024-05-01 12:00:00+00\n2024-05-01 12:00:30+00\n2024-05-01 12:01:00+00"
+    );
     let timed = psql(&endpoint, "\\timing on\nSELECT count(*) FROM logs").await;
     assert!(timed.contains("Time:"), "{timed}");
     assert!(timed.lines().any(|l| l.trim() == "3"), "{timed}");

@@ -245,6 +245,18 @@ const BLACKLIST_SQL_MAPPING: &[(&str, &str)] = &[
 "SELECT\n   NULL::INT AS oid,\n   NULL::INT AS total_rel_size,\n   NULL::INT AS rel_size\n WHERE false"
     ),
 
+    // psql `\d+ <table>` -- table options including the TOAST table's (Log Insight patch).
+    //
+    // Blocked by: `array(<subquery>)` -- DataFusion has no ARRAY(subquery)
+    //   constructor (it plans `array` as an unknown function), and the emulated
+    //   pg_class has no `reloptions`. No table here has storage options, so the
+    //   text is always empty. A partial replacement, like the grafana entry below.
+    // Remove when: DataFusion plans ARRAY(subquery).
+    (
+"pg_catalog.array_to_string(c.reloptions || array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x), ', ')",
+"''"
+    ),
+
     // grafana -- search_path membership lookup. NOTE: this is the only entry
     // that is a *partial* replacement -- it matches just the inner subquery and
     // substitutes the empty string `''`, so the surrounding `IN (...)` simply

@@ -1,0 +1,561 @@
+//! Drawing: one frame from the [`App`] state, nothing else.
+//!
+//! The whole screen is rebuilt from state on every frame and ratatui writes only the cells
+//! that changed since the previous one, so polling and ticking never flicker.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{
+    Block, Borders, Cell, Clear, Paragraph, Row, Sparkline, Table, TableState, Tabs, Wrap,
+};
+
+use crate::app::{Analysis, App, TICK_MS};
+use crate::data::{Connection, Insight, View, short_time};
+
+const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+/// Draws the whole screen.
+pub fn render(frame: &mut Frame, app: &App) {
+    let [header, body, status] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    render_header(frame, app, header);
+    match app.view {
+        View::Insights => render_insights(frame, app, body),
+        View::Patterns => render_patterns(frame, app, body),
+        View::Stats => render_stats(frame, app, body),
+        View::Logs => render_logs(frame, app, body),
+    }
+    render_status(frame, app, status);
+    if app.help {
+        render_help(frame, frame.area());
+    }
+}
+
+/// The colour of a severity or level, whatever its case.
+pub fn severity_style(severity: &str) -> Style {
+    match severity.to_ascii_lowercase().as_str() {
+        "critical" | "fatal" | "emergency" | "alert" => Style::new().fg(Color::Magenta).bold(),
+        "error" | "high" => Style::new().fg(Color::Red).bold(),
+        "warn" | "warning" | "medium" => Style::new().fg(Color::Yellow),
+        "info" | "low" | "notice" => Style::new().fg(Color::Cyan),
+        _ => Style::new().fg(Color::Gray),
+    }
+}
+
+fn render_header(frame: &mut Frame, app: &App, area: Rect) {
+    let (indicator, style) = match &app.connection {
+        Connection::Live => ("● live", Style::new().fg(Color::Green).bold()),
+        Connection::Connecting => ("◌ connecting", Style::new().fg(Color::Yellow)),
+        Connection::Down { .. } => ("✕ disconnected", Style::new().fg(Color::Red).bold()),
+    };
+    let mut right = vec![Span::styled(indicator, style)];
+    if let Some(at) = &app.refreshed_at {
+        right.push(Span::raw(format!(" {at}")).dark_gray());
+    }
+    if !app.server.is_empty() {
+        right.push(Span::raw(format!("  {}", app.server)).dark_gray());
+    }
+    let right = Line::from(right);
+    let [left_area, right_area] = Layout::horizontal([
+        Constraint::Min(0),
+        Constraint::Length(right.width() as u16 + 1),
+    ])
+    .areas(area);
+    let tabs = Tabs::new(View::ALL.map(|v| format!("{} {}", v.index() + 1, v.title())))
+        .select(app.view.index())
+        .highlight_style(Style::new().fg(Color::Black).bg(Color::Cyan).bold())
+        .divider("│");
+    let [brand, tabs_area] =
+        Layout::horizontal([Constraint::Length(12), Constraint::Min(0)]).areas(left_area);
+    frame.render_widget(Span::raw(" Log Insight").bold(), brand);
+    frame.render_widget(tabs, tabs_area);
+    frame.render_widget(right.right_aligned(), right_area);
+}
+
+fn titled(title: String) -> Block<'static> {
+    Block::new()
+        .borders(Borders::ALL)
+        .border_style(Style::new().fg(Color::DarkGray))
+        .title(Line::from(title).bold())
+}
+
+fn selected_style() -> Style {
+    Style::new()
+        .bg(Color::DarkGray)
+        .add_modifier(Modifier::BOLD)
+}
+
+fn empty(frame: &mut Frame, area: Rect, block: Block<'static>, message: String) {
+    frame.render_widget(
+        Paragraph::new(message)
+            .wrap(Wrap { trim: false })
+            .block(block)
+            .dark_gray(),
+        area,
+    );
+}
+
+fn filter_suffix(app: &App) -> String {
+    match app.filter_text() {
+        "" => String::new(),
+        text => format!(" — filter: {text}"),
+    }
+}
+
+fn render_insights(frame: &mut Frame, app: &App, area: Rect) {
+    let fresh = app.fresh.len();
+    let title = format!(
+        " Insights ({}{}){} ",
+        app.insights.items.len(),
+        if fresh > 0 {
+            format!(", {fresh} new")
+        } else {
+            String::new()
+        },
+        filter_suffix(app)
+    );
+    if app.insights.items.is_empty() {
+        let message = format!(
+            "No insights yet. They appear here as the analyst writes them (polling every {} s).",
+            app.interval_secs
+        );
+        return empty(frame, area, titled(title), message);
+    }
+    let (list_area, detail_area) = if app.detail {
+        (None, area)
+    } else {
+        let [list, detail] =
+            Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)])
+                .areas(area);
+        (Some(list), detail)
+    };
+    if let Some(list_area) = list_area {
+        let rows = app.insights.items.iter().map(|i| {
+            let marker = if app.fresh.contains(&i.id) {
+                "★"
+            } else {
+                " "
+            };
+            Row::new(vec![
+                Cell::from(marker).yellow(),
+                Cell::from(i.severity.to_uppercase()).style(severity_style(&i.severity)),
+                Cell::from(i.service.clone()),
+                Cell::from(i.title.clone()),
+                Cell::from(i.occurrences.to_string()),
+                Cell::from(short_time(&i.last_seen)),
+            ])
+        });
+        let table = Table::new(
+            rows,
+            [
+                Constraint::Length(1),
+                Constraint::Length(8),
+                Constraint::Length(14),
+                Constraint::Min(20),
+                Constraint::Length(7),
+                Constraint::Length(14),
+            ],
+        )
+        .header(
+            Row::new(["", "SEVERITY", "SERVICE", "TITLE", "COUNT", "LAST SEEN"])
+                .style(Style::new().fg(Color::DarkGray).bold()),
+        )
+        .row_highlight_style(selected_style())
+        .highlight_symbol("▶ ")
+        .block(titled(title));
+        let mut state = TableState::default().with_selected(Some(app.insights.selected));
+        frame.render_stateful_widget(table, list_area, &mut state);
+    }
+    if let Some(insight) = app.insights.current() {
+        let hint = if app.detail {
+            " Enter: back to the list "
+        } else {
+            " Enter: full screen "
+        };
+        let block = titled(" Detail ".into()).title_bottom(Line::from(hint).dark_gray());
+        frame.render_widget(
+            Paragraph::new(insight_detail(insight))
+                .wrap(Wrap { trim: false })
+                .block(block),
+            detail_area,
+        );
+    }
+}
+
+/// The detail pane of one insight.
+pub fn insight_detail(insight: &Insight) -> Text<'static> {
+    let heading = |s: &'static str| Line::from(s).fg(Color::Yellow).bold();
+    let mut lines = vec![
+        Line::from(insight.title.clone()).bold(),
+        Line::from(vec![
+            Span::styled(
+                insight.severity.to_uppercase(),
+                severity_style(&insight.severity),
+            ),
+            Span::raw(format!(
+                " · {} · {} · {}{}",
+                insight.service,
+                insight.status,
+                insight.model,
+                insight
+                    .confidence
+                    .map(|c| format!(" · confidence {c:.2}"))
+                    .unwrap_or_default()
+            )),
+        ]),
+        Line::from(format!(
+            "{} occurrences · first {} · last {}",
+            insight.occurrences,
+            short_time(&insight.first_seen),
+            short_time(&insight.last_seen)
+        ))
+        .dark_gray(),
+        Line::from(format!(
+            "id {} · pattern {}",
+            insight.id, insight.pattern_id
+        ))
+        .dark_gray(),
+    ];
+    for (name, body) in [
+        ("Summary", &insight.summary),
+        ("Root cause", &insight.root_cause),
+        ("Suggested fix", &insight.suggested_fix),
+    ] {
+        lines.push(Line::default());
+        lines.push(heading(name));
+        lines.extend(body.lines().map(|l| Line::from(l.to_owned())));
+    }
+    if let Some(template) = insight.template() {
+        lines.push(Line::default());
+        lines.push(heading("Pattern"));
+        lines.push(Line::from(template).cyan());
+    }
+    lines.push(Line::default());
+    lines.push(heading("Evidence"));
+    lines.extend(
+        insight
+            .evidence_text()
+            .lines()
+            .map(|l| Line::from(l.to_owned()).dark_gray()),
+    );
+    Text::from(lines)
+}
+
+fn render_patterns(frame: &mut Frame, app: &App, area: Rect) {
+    let new = app.patterns.items.iter().filter(|p| p.is_new).count();
+    let title = format!(
+        " Patterns seen in the last {} ({} shown, {new} new){} ",
+        app.window.interval(),
+        app.patterns.items.len(),
+        filter_suffix(app)
+    );
+    if app.patterns.items.is_empty() {
+        let message = format!(
+            "No patterns in the last {}. w: a longer window.",
+            app.window.interval()
+        );
+        return empty(frame, area, titled(title), message);
+    }
+    let detail_height = if app.detail { area.height / 2 } else { 5 };
+    let [list_area, detail_area] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(detail_height)]).areas(area);
+    let rows = app.patterns.items.iter().map(|p| {
+        let (marker, style) = if p.is_new {
+            ("NEW", Style::new().fg(Color::Green).bold())
+        } else {
+            ("", Style::new())
+        };
+        Row::new(vec![
+            Cell::from(marker),
+            Cell::from(p.count.to_string()),
+            Cell::from(p.service.clone()),
+            Cell::from(p.level.clone()).style(severity_style(&p.level)),
+            Cell::from(p.template.clone()),
+            Cell::from(short_time(&p.last_seen)),
+        ])
+        .style(style)
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(3),
+            Constraint::Length(9),
+            Constraint::Length(14),
+            Constraint::Length(5),
+            Constraint::Min(20),
+            Constraint::Length(14),
+        ],
+    )
+    .header(
+        Row::new(["", "COUNT", "SERVICE", "LEVEL", "TEMPLATE", "LAST SEEN"])
+            .style(Style::new().fg(Color::DarkGray).bold()),
+    )
+    .row_highlight_style(selected_style())
+    .highlight_symbol("▶ ")
+    .block(titled(title).title_bottom(Line::from(" w: window ").dark_gray()));
+    let mut state = TableState::default().with_selected(Some(app.patterns.selected));
+    frame.render_stateful_widget(table, list_area, &mut state);
+    if let Some(p) = app.patterns.current() {
+        let text = vec![
+            Line::from(p.template.clone()).cyan(),
+            Line::from(vec![
+                Span::raw("example ").dark_gray(),
+                Span::raw(p.example.clone()),
+            ]),
+            Line::from(format!(
+                "id {} · first seen {} · last seen {}",
+                p.pattern_id,
+                short_time(&p.first_seen),
+                short_time(&p.last_seen)
+            ))
+            .dark_gray(),
+        ];
+        frame.render_widget(
+            Paragraph::new(text)
+                .wrap(Wrap { trim: false })
+                .block(titled(" Pattern ".into())),
+            detail_area,
+        );
+    }
+}
+
+fn render_stats(frame: &mut Frame, app: &App, area: Rect) {
+    let title = format!(
+        " Errors per minute by service, last hour (ERROR + FATAL){} ",
+        filter_suffix(app)
+    );
+    let block = titled(title);
+    if app.stats.items.is_empty() {
+        return empty(frame, area, block, "No log lines in the last hour.".into());
+    }
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    // Three rows per service: the label and a two-row sparkline. Scroll so the selected
+    // service is on screen.
+    let per_screen = (inner.height / 3).max(1) as usize;
+    let first = app.stats.selected.saturating_sub(per_screen - 1);
+    for (slot, (index, rate)) in app
+        .stats
+        .items
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(per_screen)
+        .enumerate()
+    {
+        let y = inner.y + 3 * slot as u16;
+        let label_area = Rect::new(inner.x, y, inner.width, 1);
+        let spark_area = Rect::new(inner.x + 2, y + 1, inner.width.saturating_sub(2), 2);
+        let selected = index == app.stats.selected;
+        let name = Span::styled(
+            format!("{}{:<16}", if selected { "▶ " } else { "  " }, rate.service),
+            if selected {
+                Style::new().bold().reversed()
+            } else {
+                Style::new().bold()
+            },
+        );
+        let rate_style = if rate.error_sum() > 0 {
+            Style::new().fg(Color::Red)
+        } else {
+            Style::new().fg(Color::Green)
+        };
+        let label = Line::from(vec![
+            name,
+            Span::styled(
+                format!(
+                    "  {} errors / {} lines  {:.1}% ",
+                    rate.error_sum(),
+                    rate.total_sum(),
+                    rate.error_rate()
+                ),
+                rate_style,
+            ),
+            Span::raw(format!(
+                " peak {}/min",
+                rate.errors.iter().max().unwrap_or(&0)
+            ))
+            .dark_gray(),
+        ]);
+        frame.render_widget(label, label_area);
+        let width = spark_area.width as usize;
+        let data: Vec<u64> = rate
+            .errors
+            .iter()
+            .skip(rate.errors.len().saturating_sub(width))
+            .copied()
+            .collect();
+        frame.render_widget(
+            Sparkline::default().data(&data).style(rate_style),
+            spark_area,
+        );
+    }
+}
+
+fn render_logs(frame: &mut Frame, app: &App, area: Rect) {
+    let title = format!(
+        " Recent logs ({}){} ",
+        app.logs.items.len(),
+        filter_suffix(app)
+    );
+    if app.logs.items.is_empty() {
+        let message = "No log lines match. /: filter by service:NAME level:LEVEL and text.".into();
+        return empty(frame, area, titled(title), message);
+    }
+    let detail_height = if app.detail { area.height / 2 } else { 0 };
+    let [list_area, detail_area] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(detail_height)]).areas(area);
+    let rows = app.logs.items.iter().map(|l| {
+        Row::new(vec![
+            Cell::from(short_time(&l.ts)),
+            Cell::from(l.level.clone()).style(severity_style(&l.level)),
+            Cell::from(l.service.clone()),
+            Cell::from(l.host.clone()),
+            Cell::from(l.message.clone()),
+        ])
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(14),
+            Constraint::Length(5),
+            Constraint::Length(14),
+            Constraint::Length(12),
+            Constraint::Min(20),
+        ],
+    )
+    .header(
+        Row::new(["TIME", "LEVEL", "SERVICE", "HOST", "MESSAGE"])
+            .style(Style::new().fg(Color::DarkGray).bold()),
+    )
+    .row_highlight_style(selected_style())
+    .highlight_symbol("▶ ")
+    .block(titled(title).title_bottom(
+        Line::from(" /: service:NAME level:LEVEL text · Enter: full message ").dark_gray(),
+    ));
+    let mut state = TableState::default().with_selected(Some(app.logs.selected));
+    frame.render_stateful_widget(table, list_area, &mut state);
+    if app.detail
+        && let Some(line) = app.logs.current()
+    {
+        frame.render_widget(
+            Paragraph::new(line.message.clone())
+                .wrap(Wrap { trim: false })
+                .block(titled(format!(
+                    " {} {} {} ",
+                    line.ts, line.service, line.host
+                ))),
+            detail_area,
+        );
+    }
+}
+
+fn render_status(frame: &mut Frame, app: &App, area: Rect) {
+    if let Some(input) = &app.input {
+        let line = Line::from(vec![
+            Span::raw("/").yellow().bold(),
+            Span::raw(input.text.clone()),
+            Span::raw("   Enter: apply · Esc: cancel · service:NAME level:LEVEL text").dark_gray(),
+        ]);
+        frame.render_widget(line, area);
+        let x = area.x + 1 + Line::from(input.text.as_str()).width() as u16;
+        frame.set_cursor_position((x.min(area.right().saturating_sub(1)), area.y));
+        return;
+    }
+    let mut spans = Vec::new();
+    match &app.connection {
+        Connection::Down { error, retry_in } => spans.push(Span::styled(
+            format!(" disconnected: {error} — retrying in {retry_in} s (r: now) "),
+            Style::new().fg(Color::White).bg(Color::Red).bold(),
+        )),
+        Connection::Connecting => spans.push(Span::raw(" connecting… ").yellow()),
+        Connection::Live => {}
+    }
+    match &app.analysis {
+        Some(Analysis::Running { target, started }) => {
+            let spinner = SPINNER[(app.ticks % SPINNER.len() as u64) as usize];
+            let secs = (app.ticks - started) * TICK_MS / 1000;
+            spans.push(Span::styled(
+                format!(" {spinner} {} running… {secs} s ", target.label()),
+                Style::new().fg(Color::Black).bg(Color::Yellow),
+            ));
+        }
+        Some(Analysis::Done {
+            target,
+            message,
+            failed,
+        }) => spans.push(Span::styled(
+            format!(" {}: {message} ", target.label()),
+            if *failed {
+                Style::new().fg(Color::Red)
+            } else {
+                Style::new().fg(Color::Green)
+            },
+        )),
+        None => {}
+    }
+    if let Some(error) = &app.query_error {
+        spans.push(Span::styled(
+            format!(" query failed: {error} "),
+            Style::new().fg(Color::Red),
+        ));
+    }
+    let hints =
+        Line::from(" ?: help  Tab: view  /: filter  a: analyze  r: refresh  q: quit ").dark_gray();
+    let [left, right] =
+        Layout::horizontal([Constraint::Min(0), Constraint::Length(hints.width() as u16)])
+            .areas(area);
+    frame.render_widget(Line::from(spans), left);
+    frame.render_widget(hints.right_aligned(), right);
+}
+
+fn render_help(frame: &mut Frame, area: Rect) {
+    let keys = [
+        ("↑ ↓  j k", "move the selection (PgUp PgDn, g G: ends)"),
+        ("Tab  Shift-Tab", "next / previous view (1-4: jump)"),
+        ("Enter", "details (Esc: back)"),
+        (
+            "/",
+            "filter: service:NAME level:LEVEL and text; Enter applies, Esc cancels",
+        ),
+        (
+            "a",
+            "analyze the selected service now (a pattern in Patterns)",
+        ),
+        ("w", "patterns window: 15 min, 1 h, 6 h, 24 h"),
+        ("r", "refresh now (and reconnect)"),
+        ("?", "this help (any key closes it)"),
+        ("q  Ctrl-C", "quit"),
+    ];
+    let mut lines: Vec<Line> = keys
+        .iter()
+        .map(|(key, what)| {
+            Line::from(vec![
+                Span::styled(format!("{key:>16}  "), Style::new().fg(Color::Cyan).bold()),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    lines.push(Line::default());
+    lines.push(
+        Line::from("New insights appear by themselves; ★ marks those that arrived while watching.")
+            .dark_gray(),
+    );
+    let height = lines.len() as u16 + 2;
+    let popup = area.centered(Constraint::Length(96), Constraint::Length(height));
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::bordered()
+                .title(Line::from(" Help — keys ").bold())
+                .border_style(Style::new().fg(Color::Cyan)),
+        ),
+        popup,
+    );
+}
