@@ -44,6 +44,19 @@ async fn exactly(server: &TestServer, expected: usize) {
     assert_eq!(twice.trim(), "", "stored more than once");
 }
 
+/// Waits until `logs` holds more than `rows` rows: part of a backlog is stored.
+async fn more_than(server: &TestServer, rows: usize) {
+    support::eventually(60, "part of the backlog", || async {
+        let n: usize = server
+            .psql("SELECT count(*) FROM logs")
+            .trim()
+            .parse()
+            .unwrap();
+        if n > rows { Ok(()) } else { Err(n.to_string()) }
+    })
+    .await;
+}
+
 const JAVA_TRACE: &str = "2026-11-29 10:00:00,120 ERROR [main] Checkout - payment failed\n\
 java.lang.IllegalStateException: card service unavailable\n\
 \tat com.shop.Pay.charge(Pay.java:42)\n\
@@ -118,15 +131,7 @@ async fn serve_tail_follows_rotation_truncation_and_restarts_exactly_once() {
 
     // A crash in the middle of a large backlog.
     append(&app, numbered("app before crash", 0..20_000));
-    support::eventually(60, "part of the backlog", || async {
-        let n: usize = server
-            .psql("SELECT count(*) FROM logs")
-            .trim()
-            .parse()
-            .unwrap();
-        if n > 332 { Ok(()) } else { Err(n.to_string()) }
-    })
-    .await;
+    more_than(&server, 332).await;
     server.crash();
     let server = TestServer::start_with(&data, &["--tail", &pattern]);
     exactly(&server, 20_332).await;
@@ -171,15 +176,7 @@ async fn the_tail_shipper_survives_kills_and_server_outages() {
 
     // SIGKILL in the middle of a backlog; the next shipper resumes from the state file.
     append(&log, numbered("bulk", 0..20_000));
-    support::eventually(60, "part of the backlog", || async {
-        let n: usize = server
-            .psql("SELECT count(*) FROM logs")
-            .trim()
-            .parse()
-            .unwrap();
-        if n > 100 { Ok(()) } else { Err(n.to_string()) }
-    })
-    .await;
+    more_than(&server, 100).await;
     ship.kill9();
     let mut ship = shipper();
     exactly(&server, 20_100).await;

@@ -6,37 +6,6 @@ mod support;
 
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
-/// Rows of a simple-protocol query as (column names, text rows, rows in the command tag).
-async fn simple(
-    client: &tokio_postgres::Client,
-    sql: &str,
-) -> (Vec<String>, Vec<Vec<Option<String>>>, Option<u64>) {
-    let messages = client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}\n→ {e}"));
-    let mut columns = Vec::new();
-    let mut rows = Vec::new();
-    let mut tag = None;
-    for m in messages {
-        match m {
-            SimpleQueryMessage::Row(row) => {
-                if columns.is_empty() {
-                    columns = row.columns().iter().map(|c| c.name().to_string()).collect();
-                }
-                rows.push(
-                    (0..row.len())
-                        .map(|i| row.get(i).map(str::to_string))
-                        .collect(),
-                );
-            }
-            SimpleQueryMessage::CommandComplete(n) => tag = Some(n),
-            _ => {}
-        }
-    }
-    (columns, rows, tag)
-}
-
 async fn connect(endpoint: &support::Endpoint) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(
         &format!(
@@ -64,15 +33,17 @@ async fn save_and_test_and_feature_detection() {
                 .all(|m| !matches!(m, SimpleQueryMessage::Row(_)))
         );
     }
-    let (cols, rows, _) = simple(
+    let (cols, rows, _) = support::simple(
         &client,
+        "",
         "SELECT current_setting('server_version_num')::int/100 as version",
     )
     .await;
     assert_eq!(cols, ["version"]);
     assert_eq!(rows[0][0].as_deref(), Some("1600"));
-    let (_, rows, _) = simple(
+    let (_, rows, _) = support::simple(
         &client,
+        "",
         "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'",
     )
     .await;
@@ -114,7 +85,7 @@ async fn query_builder_metadata() {
                              'timescaledb_experimental')
     ORDER BY CASE WHEN {SEARCH_PATH} THEN 0 ELSE 1 END, 1"
     );
-    let (cols, rows, _) = simple(&client, &show_tables).await;
+    let (cols, rows, _) = support::simple(&client, "", &show_tables).await;
     assert_eq!(cols, ["table"]);
     let tables: Vec<String> = rows.into_iter().filter_map(|r| r[0].clone()).collect();
     for table in ["logs", "stats", "insights", "patterns"] {
@@ -138,7 +109,7 @@ async fn query_builder_metadata() {
           AND {SEARCH_PATH}
       END"
     );
-    let (cols, rows, _) = simple(&client, &get_schema).await;
+    let (cols, rows, _) = support::simple(&client, "", &get_schema).await;
     assert_eq!(cols, ["column", "type"]);
     let names: Vec<&str> = rows.iter().filter_map(|r| r[0].as_deref()).collect();
     assert!(
@@ -197,7 +168,7 @@ async fn macro_expanded_panels_return_a_time_column() {
     let endpoint = support::start().await;
     let client = connect(&endpoint).await;
     for (sql, series) in PANELS {
-        let (cols, rows, tag) = simple(&client, sql).await;
+        let (cols, rows, tag) = support::simple(&client, "", sql).await;
         assert_eq!(cols.first().map(String::as_str), Some("time"), "{sql}");
         assert!(!rows.is_empty(), "no rows for {sql}");
         assert_eq!(tag, Some(rows.len() as u64), "{sql}");

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use model::{Insight, InsightUpdate, LogBatchBuilder, LogRecord, PatternDelta, UpdateKind};
 use tokio::sync::oneshot;
-use tokio_postgres::{NoTls, SimpleQueryMessage};
+use tokio_postgres::NoTls;
 
 /// The dashboard time range: 2024-05-01 11:00–13:00 UTC, around both fixtures (12:00–12:10).
 const FROM: &str = "2024-05-01T11:00:00Z";
@@ -507,41 +507,6 @@ fn collect_strings(node: &Json, key: &str, out: &mut Vec<String>) {
 // ---------------------------------------------------------------------------------------------
 // Replay.
 
-/// Rows of a simple-protocol query as (column names, text rows, rows in the command tag).
-async fn simple(
-    client: &tokio_postgres::Client,
-    origin: &str,
-    sql: &str,
-) -> (Vec<String>, Vec<Vec<Option<String>>>, Option<u64>) {
-    let messages = client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{origin}\n{sql}\n→ {e:?}"));
-    let mut columns = Vec::new();
-    let mut rows = Vec::new();
-    let mut tag = None;
-    for m in messages {
-        match m {
-            SimpleQueryMessage::RowDescription(desc) => {
-                columns = desc.iter().map(|c| c.name().to_string()).collect();
-            }
-            SimpleQueryMessage::Row(row) => {
-                if columns.is_empty() {
-                    columns = row.columns().iter().map(|c| c.name().to_string()).collect();
-                }
-                rows.push(
-                    (0..row.len())
-                        .map(|i| row.get(i).map(str::to_string))
-                        .collect(),
-                );
-            }
-            SimpleQueryMessage::CommandComplete(n) => tag = Some(n),
-            _ => {}
-        }
-    }
-    (columns, rows, tag)
-}
-
 /// Whether a query reads a table the shared fixture leaves empty.
 fn reads_unfilled_table(sql: &str) -> bool {
     let words: Vec<String> = sql
@@ -581,7 +546,7 @@ async fn replay(port: u16, full: bool, choice: Choice, search: &str) -> usize {
                     let origin = format!("{} / ${}", dashboard.file, def.name);
                     let sql = expand(&interpolate_variables(query, &variables))
                         .unwrap_or_else(|e| panic!("{origin}: {e}"));
-                    let (columns, rows, _) = simple(&client, &origin, &sql).await;
+                    let (columns, rows, _) = support::simple(&client, &origin, &sql).await;
                     ran += 1;
                     if full || !reads_unfilled_table(&sql) {
                         assert!(!rows.is_empty(), "{origin}: no values\n{sql}");
@@ -628,7 +593,7 @@ async fn replay(port: u16, full: bool, choice: Choice, search: &str) -> usize {
             let sql = expand(&interpolate_variables(&query.sql, &variables))
                 .unwrap_or_else(|e| panic!("{origin}: {e}"));
             assert!(!sql.contains('$'), "{origin}: left unexpanded:\n{sql}");
-            let (columns, rows, tag) = simple(&client, &origin, &sql).await;
+            let (columns, rows, tag) = support::simple(&client, &origin, &sql).await;
             ran += 1;
             assert_eq!(tag, Some(rows.len() as u64), "{origin}");
             if full || !reads_unfilled_table(&sql) {

@@ -49,3 +49,36 @@ async fn meta_commands_show_our_tables_and_types() {
     assert!(timed.contains("Time:"), "{timed}");
     assert!(timed.lines().any(|l| l.trim() == "3"), "{timed}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn result_columns_are_named_as_postgresql_names_them() {
+    let endpoint = support::start().await;
+    let (client, connection) = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=loginsight dbname=loginsight",
+            endpoint.port
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let (columns, rows, _) = support::simple(
+        &client,
+        "",
+        "SELECT count(*), max(ts), min(ts)::date, 1 + 1, CASE WHEN true THEN 1 END, level \
+         FROM logs GROUP BY level ORDER BY level",
+    )
+    .await;
+    assert_eq!(
+        columns,
+        ["count", "max", "min", "?column?", "case", "level"]
+    );
+    assert_eq!(rows.len(), 3);
+    // Two columns PostgreSQL would both call `count`: DataFusion refuses duplicate names, so
+    // those keep DataFusion's own; the query still runs.
+    let (columns, rows, _) =
+        support::simple(&client, "", "SELECT count(*), count(host) FROM logs").await;
+    assert_eq!(columns.len(), 2);
+    assert_eq!(rows[0], [Some("3".to_string()), Some("2".to_string())]);
+}

@@ -166,3 +166,40 @@ pub async fn psql(endpoint: &Endpoint, commands: &str) -> String {
     );
     stdout
 }
+
+/// Rows of a simple-protocol query (as Grafana's pgx sends them): column names, text rows, and
+/// the row count of the command tag. `context` goes into the panic message of a failed query.
+pub async fn simple(
+    client: &tokio_postgres::Client,
+    context: &str,
+    sql: &str,
+) -> (Vec<String>, Vec<Vec<Option<String>>>, Option<u64>) {
+    use tokio_postgres::SimpleQueryMessage;
+    let messages = client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{context}\n{sql}\n→ {e:?}"));
+    let mut columns = Vec::new();
+    let mut rows = Vec::new();
+    let mut tag = None;
+    for m in messages {
+        match m {
+            SimpleQueryMessage::RowDescription(desc) => {
+                columns = desc.iter().map(|c| c.name().to_string()).collect();
+            }
+            SimpleQueryMessage::Row(row) => {
+                if columns.is_empty() {
+                    columns = row.columns().iter().map(|c| c.name().to_string()).collect();
+                }
+                rows.push(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_string))
+                        .collect(),
+                );
+            }
+            SimpleQueryMessage::CommandComplete(n) => tag = Some(n),
+            _ => {}
+        }
+    }
+    (columns, rows, tag)
+}

@@ -13,6 +13,7 @@ use super::rules::CurrentUserVariableToSessionUserFunctionCall;
 use super::rules::FixArrayLiteral;
 use super::rules::FixVersionColumnName;
 use super::rules::PrependUnqualifiedPgTableName;
+use super::rules::PostgresColumnNames;
 use super::rules::RemoveSubqueryFromProjection;
 use super::rules::ResolveUnqualifiedIdentifier;
 use super::rules::RewriteArrayAnyAllOperation;
@@ -342,6 +343,7 @@ impl PostgresCompatibilityParser {
                 Arc::new(RewriteRegCastToSubquery::new()),
                 Arc::new(RemoveSubqueryFromProjection),
                 Arc::new(FixVersionColumnName),
+                Arc::new(PostgresColumnNames),
             ],
         }
     }

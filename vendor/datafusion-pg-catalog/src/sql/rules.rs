@@ -1232,6 +1232,80 @@ impl SqlStatementRewriteRule for FixVersionColumnName {
     }
 }
 
+/// Log Insight patch: result columns named as PostgreSQL names them. DataFusion names an
+/// unaliased expression after its whole text (`count(*)`, `now()`,
+/// `date_trunc(Utf8("minute"),logs.ts)`, `logs.ts` for `ts::date`); PostgreSQL uses the
+/// function name (`count`, `now`, `date_trunc`), a cast's operand name (`ts`), `case`, and
+/// `?column?` for anything else. Only the outermost SELECT (what clients see) is renamed, and
+/// only where the name is unique in its projection: DataFusion refuses duplicate names, which
+/// PostgreSQL allows.
+#[derive(Debug)]
+pub struct PostgresColumnNames;
+
+fn postgres_column_name(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Identifier(ident) => Some(ident.value.clone()),
+        Expr::CompoundIdentifier(idents) => idents.last().map(|i| i.value.clone()),
+        Expr::Function(f) => f.name.0.last().and_then(|part| match part {
+            ObjectNamePart::Identifier(ident) => Some(ident.value.to_lowercase()),
+            _ => None,
+        }),
+        Expr::Cast { expr, .. } | Expr::Nested(expr) => postgres_column_name(expr),
+        Expr::Case { .. } => Some("case".into()),
+        _ => Some("?column?".into()),
+    }
+}
+
+impl SqlStatementRewriteRule for PostgresColumnNames {
+    fn rewrite(&self, mut s: Statement) -> Statement {
+        fn first_select(body: &mut SetExpr) -> Option<&mut Select> {
+            match body {
+                SetExpr::Select(select) => Some(select),
+                SetExpr::SetOperation { left, .. } => first_select(left),
+                SetExpr::Query(query) => first_select(&mut query.body),
+                _ => None,
+            }
+        }
+        let Statement::Query(query) = &mut s else {
+            return s;
+        };
+        let Some(select) = first_select(&mut query.body) else {
+            return s;
+        };
+        if select
+            .projection
+            .iter()
+            .any(|p| !matches!(p, SelectItem::UnnamedExpr(_) | SelectItem::ExprWithAlias { .. }))
+        {
+            // With a wildcard the full list of names is not known here.
+            return s;
+        }
+        let names: Vec<Option<String>> = select
+            .projection
+            .iter()
+            .map(|p| match p {
+                SelectItem::UnnamedExpr(expr) => postgres_column_name(expr),
+                SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+                _ => None,
+            })
+            .collect();
+        for (item, name) in select.projection.iter_mut().zip(&names) {
+            let Some(name) = name else { continue };
+            let unique = names.iter().filter(|n| n.as_ref() == Some(name)).count() == 1;
+            if let SelectItem::UnnamedExpr(expr) = item
+                && unique
+                && !matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+            {
+                *item = SelectItem::ExprWithAlias {
+                    expr: expr.clone(),
+                    alias: Ident::with_quote('"', name.clone()),
+                };
+            }
+        }
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
