@@ -102,6 +102,9 @@ fn main() -> std::process::ExitCode {
             Command::Tui(args) => loginsight_tui::run(args).await,
         }
     });
+    // Every command has finished its own work by now; a blocking task still running (a name
+    // lookup, a read on a terminal) must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

@@ -78,7 +78,7 @@ impl Tmux {
             "-p",
             "-t",
             "tui",
-            "#{pane_dead} #{pane_dead_status}",
+            "#{pane_dead} #{pane_dead_status}#{pane_dead_signal}",
         ]);
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
@@ -223,7 +223,7 @@ async fn tui_shows_insights_patterns_stats_logs_and_help_and_quits_cleanly() {
 
     // `q`: the process exits with 0 and the normal screen is back.
     tmux.keys(&["q"]);
-    eventually(10, "the tui exits after q", || async {
+    eventually(30, "the tui exits with status 0 after q", || async {
         match tmux.pane_state() {
             state if state == "1 0" => Ok(()),
             state => Err(state),
