@@ -160,12 +160,16 @@ async fn tui_shows_insights_patterns_stats_logs_and_help_and_quits_cleanly() {
     // The list column may cut a long title; its start is always visible.
     let title_start: String = title.chars().take(24).collect();
 
+    // The shell records the TUI's exit status in a file: tmux's own `pane_dead_status` was
+    // not reported in the CI environment (the pane died with no status at all).
+    let status_file = dir.path().join("tui.status");
     let tmux = Tmux::start(
         dir.path(),
         &format!(
-            "{} tui --url postgres://loginsight@127.0.0.1:{}/loginsight --interval 1",
+            "{} tui --url postgres://loginsight@127.0.0.1:{}/loginsight --interval 1; echo \"exit $?\" > {}",
             support::binary(),
-            server.pg.port()
+            server.pg.port(),
+            status_file.display()
         ),
     );
 
@@ -224,9 +228,14 @@ async fn tui_shows_insights_patterns_stats_logs_and_help_and_quits_cleanly() {
     // `q`: the process exits with 0 and the normal screen is back.
     tmux.keys(&["q"]);
     eventually(30, "the tui exits with status 0 after q", || async {
-        match tmux.pane_state() {
-            state if state == "1 0" => Ok(()),
-            state => Err(state),
+        let status = std::fs::read_to_string(&status_file).unwrap_or_default();
+        if status.trim() == "exit 0" {
+            Ok(())
+        } else {
+            Err(format!(
+                "status file {status:?}, pane {}",
+                tmux.pane_state()
+            ))
         }
     })
     .await;

@@ -3,9 +3,12 @@
 //! delivered whole or read again, never cut at an offset).
 //!
 //! A line continues the record before it when it is indented (stack frames, wrapped
-//! messages), blank, or one of the unindented lines of a Java or Python trace: an exception
-//! header (`java.lang.IllegalStateException: boom`, `ValueError: bad`), `Caused by:`,
-//! `Suppressed:`, `Traceback (most recent call last):` and Python's chaining sentences.
+//! messages), blank, or one of the unindented lines of a stack trace: Java and Python
+//! exception headers (`java.lang.IllegalStateException: boom`, `ValueError: bad`),
+//! `Caused by:`, `Suppressed:`, `Traceback (most recent call last):` and Python's chaining
+//! sentences; Go's `goroutine N [running]:` and its frames (`net/http.(*conn).serve(...)`);
+//! Rust's `thread '…' panicked at …`, the panic message on the line after it, and
+//! `stack backtrace:`.
 
 use std::sync::LazyLock;
 
@@ -19,7 +22,20 @@ static EXCEPTION_HEADER: LazyLock<Regex> = LazyLock::new(|| {
         .expect("the exception-header regex is valid")
 });
 
+/// A Go stack frame: a package path, a function (maybe a method) and its arguments.
+static GO_FRAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^[A-Za-z_][\w./-]*\.[\w.()*\[\]-]+\(.*\)$").expect("the Go-frame regex is valid")
+});
+
+static GO_GOROUTINE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^goroutine \d+ \[.*\]:$").expect("the goroutine regex is valid"));
+
+static RUST_PANIC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^thread '.*' panicked at ").expect("the Rust-panic regex is valid")
+});
+
 const CONTINUATION_PREFIXES: &[&str] = &[
+    "stack backtrace:",
     "Caused by:",
     "Suppressed:",
     "Traceback (most recent call last):",
@@ -33,6 +49,15 @@ pub fn continues(line: &str) -> bool {
         || line.starts_with([' ', '\t'])
         || CONTINUATION_PREFIXES.iter().any(|p| line.starts_with(p))
         || EXCEPTION_HEADER.is_match(line)
+        || GO_GOROUTINE.is_match(line)
+        || GO_FRAME.is_match(line)
+        || RUST_PANIC.is_match(line)
+}
+
+/// Whether `line` is followed by a line that belongs to it whatever it says (Rust prints
+/// the panic message on the line after `thread '…' panicked at …`).
+fn takes_next(line: &str) -> bool {
+    RUST_PANIC.is_match(line)
 }
 
 /// One record and the bytes it came from: `[start, end)` in the file, line breaks included.
@@ -61,6 +86,7 @@ pub fn split(bytes: &[u8], base: u64, ending: Ending) -> (Vec<Record>, u64) {
     let mut open: Option<(u64, u64, Vec<String>, usize)> = None;
     let mut consumed = base;
     let mut pos = 0usize;
+    let mut next_continues = false;
     while pos < bytes.len() {
         let (line, next) = match bytes[pos..].iter().position(|b| *b == b'\n') {
             Some(i) => (&bytes[pos..pos + i], pos + i + 1),
@@ -71,10 +97,10 @@ pub fn split(bytes: &[u8], base: u64, ending: Ending) -> (Vec<Record>, u64) {
         let text = String::from_utf8_lossy(line).into_owned();
         let line_start = base + pos as u64;
         let line_end = base + next as u64;
+        let joins = next_continues || continues(&text);
+        next_continues = takes_next(&text);
         match open.as_mut() {
-            Some((_, end, lines, size))
-                if continues(&text) && *size + text.len() < MAX_RECORD_BYTES =>
-            {
+            Some((_, end, lines, size)) if joins && *size + text.len() < MAX_RECORD_BYTES => {
                 *size += text.len() + 1;
                 lines.push(text);
                 *end = line_end;
@@ -152,6 +178,34 @@ mod tests {
         assert_eq!(records.len(), 2, "{records:?}");
         assert!(records[0].text.ends_with("ValueError: card declined"));
         assert_eq!(records[1].text, "INFO:root:next");
+    }
+
+    #[test]
+    fn go_and_rust_panics_are_one_record() {
+        let text = "2026-11-01T00:46:51.025Z CRITICAL [payments] handshake failed\n\
+                    goroutine 537 [running]:\n\
+                    main.(*Handler).ServeHTTP(0xc0006f1b3, {0x9a1b40, 0xc0001b6000})\n\
+                    \t/src/payments/handler.go:300 +0x1d4\n\
+                    net/http.serverHandler.ServeHTTP(...)\n\
+                    \t/usr/local/go/src/net/http/server.go:2936\n\
+                    2026-11-01T01:05:00.564Z ERROR [inventory] disk full\n\
+                    thread 'tokio-runtime-worker' panicked at src/segment.rs:495:14:\n\
+                    called `Result::unwrap()` on an `Err` value: Os { code: 28 }\n\
+                    stack backtrace:\n   \
+                    0: rust_begin_unwind\n\
+                    2026-11-01T01:05:00.593Z INFO [proxy] next\n";
+        let (records, _) = split(text.as_bytes(), 0, ALL);
+        assert_eq!(records.len(), 3, "{records:?}");
+        assert!(records[0].text.ends_with("server.go:2936"));
+        assert!(records[1].text.ends_with("0: rust_begin_unwind"));
+        assert!(records[1].text.contains("called `Result::unwrap()`"));
+        assert_eq!(
+            records[2].text,
+            "2026-11-01T01:05:00.593Z INFO [proxy] next"
+        );
+        // An ordinary line that happens to hold parentheses is not a Go frame.
+        assert!(!continues("2026-11-01 GET /a(b) done"));
+        assert!(!continues("INFO: started (pid 4)"));
     }
 
     #[test]
