@@ -41,6 +41,7 @@ use tokio::sync::Notify;
 
 use crate::access::{Access, Gauge, Startup};
 use crate::cursor::DeclareHook;
+use crate::params::OidAwareParser;
 use crate::session::{SessionHook, no_rows_plan};
 
 /// Every handler one connection needs; shared by all connections.
@@ -71,9 +72,11 @@ impl Handlers {
         ];
         let connections = Arc::new(ConnectionManager::new());
         let running = Arc::new(Running::default());
+        let inner = DfSessionService::new_with_hooks(ctx, hooks);
         Handlers {
             session: Arc::new(Guarded {
-                inner: DfSessionService::new_with_hooks(ctx, hooks),
+                parser: Arc::new(OidAwareParser::new(inner.query_parser())),
+                inner,
                 timeout: access.statement_timeout,
                 running: running.clone(),
             }),
@@ -169,6 +172,7 @@ impl CancelHandler for Cancel {
 /// sending its rows — bounded by the statement timeout and stoppable by a cancel request.
 struct Guarded {
     inner: DfSessionService,
+    parser: Arc<OidAwareParser<<DfSessionService as ExtendedQueryHandler>::QueryParser>>,
     timeout: Option<Duration>,
     running: Arc<Running>,
 }
@@ -256,10 +260,10 @@ type Prepared = <DfSessionService as ExtendedQueryHandler>::Statement;
 #[async_trait]
 impl ExtendedQueryHandler for Guarded {
     type Statement = Prepared;
-    type QueryParser = <DfSessionService as ExtendedQueryHandler>::QueryParser;
+    type QueryParser = OidAwareParser<<DfSessionService as ExtendedQueryHandler>::QueryParser>;
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
-        self.inner.query_parser()
+        self.parser.clone()
     }
 
     async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>

@@ -11,6 +11,7 @@ mod access;
 mod cursor;
 mod error;
 mod handlers;
+mod params;
 mod session;
 mod tables;
 
@@ -50,6 +51,9 @@ pub fn session_context_with(
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG, SCHEMA)
         .with_information_schema(true);
+    // `now()` is a timestamptz in PostgreSQL (printed with `+00`); without a session time
+    // zone DataFusion returns a timestamp without one.
+    let config = config.set_str("datafusion.execution.time_zone", "UTC");
     let ctx = SessionContext::new_with_config(config);
     for table in Table::ALL {
         match (&insights, table) {

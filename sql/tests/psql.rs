@@ -81,4 +81,65 @@ async fn result_columns_are_named_as_postgresql_names_them() {
         support::simple(&client, "", "SELECT count(*), count(host) FROM logs").await;
     assert_eq!(columns.len(), 2);
     assert_eq!(rows[0], [Some("3".to_string()), Some("2".to_string())]);
+    // A cast literal is named after its type; now() is a timestamptz, printed with `+00`.
+    let (columns, rows, _) = support::simple(
+        &client,
+        "",
+        "SELECT '1'::int, 'x'::text, '2024-05-01 12:00:00'::timestamp, now()",
+    )
+    .await;
+    assert_eq!(columns, ["int4", "text", "timestamp", "now"]);
+    assert_eq!(rows[0][2].as_deref(), Some("2024-05-01 12:00:00"));
+    let now = rows[0][3].clone().unwrap();
+    assert!(now.ends_with("+00"), "{now}");
+}
+
+/// What asyncpg's type introspection depends on: an oid parameter or column is described as
+/// `oid`/`oid[]` (asyncpg has built-in codecs for those only, and introspects every other
+/// array type with a query that itself returns `oid[]`), and `x::regtype::text` is the type's
+/// SQL name.
+#[tokio::test(flavor = "multi_thread")]
+async fn oid_types_and_regtype_names_are_described_as_postgresql_does() {
+    let endpoint = support::start().await;
+    let (client, connection) = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=loginsight dbname=loginsight",
+            endpoint.port
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    use tokio_postgres::types::Type;
+
+    let statement = client
+        .prepare("SELECT oid, typname FROM pg_type WHERE oid = any($1::oid[])")
+        .await
+        .unwrap();
+    assert_eq!(statement.params(), [Type::OID_ARRAY]);
+    assert_eq!(statement.columns()[0].type_(), &Type::OID);
+    let statement = client.prepare("SELECT $1::oid AS a").await.unwrap();
+    assert_eq!(statement.params(), [Type::OID]);
+    let statement = client
+        .prepare("SELECT array_agg(atttypid)::oid[] AS a FROM pg_attribute")
+        .await
+        .unwrap();
+    assert_eq!(statement.columns()[0].type_(), &Type::OID_ARRAY);
+
+    let (_, rows, _) = support::simple(
+        &client,
+        "",
+        "SELECT typelem::regtype::text, 0::regtype::text, 1184::regtype::text \
+         FROM pg_type WHERE oid = 1007",
+    )
+    .await;
+    assert_eq!(
+        rows[0],
+        [
+            Some("integer".to_string()),
+            Some("-".to_string()),
+            Some("timestamp with time zone".to_string())
+        ]
+    );
 }

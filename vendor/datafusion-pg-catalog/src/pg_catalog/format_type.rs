@@ -195,6 +195,8 @@ fn format_postgres_type(type_oid: i32, typemod: i32) -> String {
             }
         }
 
+        // InvalidOid prints as PostgreSQL prints it (Log Insight patch).
+        0 => "-".to_string(),
         // Unknown or invalid OID
         _ => format!("oid({type_oid})"),
     }

@@ -13,7 +13,9 @@ use super::rules::CurrentUserVariableToSessionUserFunctionCall;
 use super::rules::FixArrayLiteral;
 use super::rules::FixVersionColumnName;
 use super::rules::PrependUnqualifiedPgTableName;
+use super::rules::CteColumnListNames;
 use super::rules::PostgresColumnNames;
+use super::rules::RegtypeTextToFormatType;
 use super::rules::RemoveSubqueryFromProjection;
 use super::rules::ResolveUnqualifiedIdentifier;
 use super::rules::RewriteArrayAnyAllOperation;
@@ -258,6 +260,85 @@ const BLACKLIST_SQL_MAPPING: &[(&str, &str)] = &[
 "''"
     ),
 
+    // asyncpg -- type introspection, a domain's base type (Log Insight patch).
+    //
+    // Blocked by: a recursive CTE inside a correlated scalar subquery --
+    //   DataFusion does not decorrelate it ("Physical plan does not support
+    //   logical expression ScalarSubquery"). The emulated catalog has no domain
+    //   types (the endpoint is read-only, none can be created), so the CASE
+    //   never takes this branch; the replacement is a domain's direct base
+    //   type, what the walk returns for a domain over a base type. (The column
+    //   is described as int4, not oid: a CASE drops the oid kind, and a cast
+    //   back to oid inside a recursive CTE fails DataFusion's schema check.
+    //   Both have built-in codecs in every client.)
+    // Remove when: DataFusion decorrelates recursive CTEs in scalar subqueries.
+    (
+r#"(CASE WHEN t.typtype = 'd' THEN
+                (WITH RECURSIVE typebases(oid, depth) AS (
+                    SELECT
+                        t2.typbasetype      AS oid,
+                        0                   AS depth
+                    FROM
+                        pg_type t2
+                    WHERE
+                        t2.oid = t.oid
+
+                    UNION ALL
+
+                    SELECT
+                        t2.typbasetype      AS oid,
+                        tb.depth + 1        AS depth
+                    FROM
+                        pg_type t2,
+                        typebases tb
+                    WHERE
+                       tb.oid = t2.oid
+                       AND t2.typbasetype != 0
+               ) SELECT oid FROM typebases ORDER BY depth DESC LIMIT 1)
+
+               ELSE NULL
+            END)"#,
+"(CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE NULL END)"
+    ),
+
+    // asyncpg -- type introspection, a composite type's attribute types (Log
+    // Insight patch).
+    //
+    // Blocked by: array_agg and CASE drop the oid kind of `atttypid`, so the
+    //   column is described as int4[]. asyncpg decodes its own introspection
+    //   result with built-in codecs that exist for oid[] and text[] only; told
+    //   int4[] it introspects int4[] with this same query, without end. The
+    //   cast restores what PostgreSQL describes (oid[]).
+    // Remove when: array_agg and CASE keep their input's field metadata.
+    (
+r#"(CASE WHEN t.typtype = 'c' THEN
+                (SELECT
+                    array_agg(ia.atttypid ORDER BY ia.attnum)
+                FROM
+                    pg_attribute ia
+                    INNER JOIN pg_class c
+                        ON (ia.attrelid = c.oid)
+                WHERE
+                    ia.attnum > 0 AND NOT ia.attisdropped
+                    AND c.reltype = t.oid)
+
+                ELSE NULL
+            END)"#,
+r#"(CASE WHEN t.typtype = 'c' THEN
+                (SELECT
+                    array_agg(ia.atttypid ORDER BY ia.attnum)
+                FROM
+                    pg_attribute ia
+                    INNER JOIN pg_class c
+                        ON (ia.attrelid = c.oid)
+                WHERE
+                    ia.attnum > 0 AND NOT ia.attisdropped
+                    AND c.reltype = t.oid)
+
+                ELSE NULL
+            END)::oid[]"#
+    ),
+
     // grafana -- search_path membership lookup. NOTE: this is the only entry
     // that is a *partial* replacement -- it matches just the inner subquery and
     // substitutes the empty string `''`, so the surrounding `IN (...)` simply
@@ -328,6 +409,8 @@ impl PostgresCompatibilityParser {
                 // The blacklist substitution in `parse()` runs before any of
                 // these rules, so by the time they see the statement any
                 // blacklisted fragment has already been replaced.
+                Arc::new(CteColumnListNames),
+                Arc::new(RegtypeTextToFormatType),
                 Arc::new(AliasDuplicatedProjectionRewrite),
                 Arc::new(ResolveUnqualifiedIdentifier),
                 Arc::new(RewriteArrayAnyAllOperation),

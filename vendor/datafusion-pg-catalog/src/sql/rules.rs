@@ -1250,10 +1250,40 @@ fn postgres_column_name(expr: &Expr) -> Option<String> {
             ObjectNamePart::Identifier(ident) => Some(ident.value.to_lowercase()),
             _ => None,
         }),
+        // A cast of a literal is named after its type (`'1'::int` is `int4`).
+        Expr::Cast {
+            expr, data_type, ..
+        } if matches!(expr.as_ref(), Expr::Value(_)) => {
+            Some(postgres_type_name(data_type).unwrap_or("?column?").into())
+        }
         Expr::Cast { expr, .. } | Expr::Nested(expr) => postgres_column_name(expr),
         Expr::Case { .. } => Some("case".into()),
         _ => Some("?column?".into()),
     }
+}
+
+/// `pg_type.typname` of the common SQL type spellings.
+fn postgres_type_name(data_type: &DataType) -> Option<&'static str> {
+    use datafusion::sql::sqlparser::ast::TimezoneInfo;
+    Some(match data_type {
+        DataType::Boolean | DataType::Bool => "bool",
+        DataType::SmallInt(_) | DataType::Int2(_) => "int2",
+        DataType::Int(_) | DataType::Integer(_) | DataType::Int4(_) => "int4",
+        DataType::BigInt(_) | DataType::Int8(_) => "int8",
+        DataType::Real | DataType::Float4 => "float4",
+        DataType::DoublePrecision | DataType::Float8 | DataType::Double(_) => "float8",
+        DataType::Numeric(_) | DataType::Decimal(_) => "numeric",
+        DataType::Text => "text",
+        DataType::Varchar(_) | DataType::CharacterVarying(_) => "varchar",
+        DataType::Char(_) | DataType::Character(_) => "bpchar",
+        DataType::Date => "date",
+        DataType::Interval { .. } => "interval",
+        DataType::JSON => "json",
+        DataType::JSONB => "jsonb",
+        DataType::Timestamp(_, TimezoneInfo::Tz | TimezoneInfo::WithTimeZone) => "timestamptz",
+        DataType::Timestamp(_, _) => "timestamp",
+        _ => return None,
+    })
 }
 
 impl SqlStatementRewriteRule for PostgresColumnNames {
@@ -1302,6 +1332,150 @@ impl SqlStatementRewriteRule for PostgresColumnNames {
                 };
             }
         }
+        s
+    }
+}
+
+/// Name a recursive CTE's columns from its column list (Log Insight patch).
+///
+/// `WITH RECURSIVE tree(oid, depth) AS (SELECT x, 0 ... UNION ALL SELECT y,
+/// tree.depth + 1 FROM tree ...)` -- DataFusion plans the recursive term
+/// against the static term's own output names and only applies the column list
+/// afterwards, so `tree.depth` is unknown (42703) while planning. PostgreSQL
+/// names the work table from the list. Aliasing the static term's items with
+/// the listed names gives DataFusion the same names; the list itself stays
+/// (it then renames nothing). asyncpg's type introspection query is the client
+/// that sends this.
+#[derive(Debug)]
+pub struct CteColumnListNames;
+
+struct CteColumnListNamesVisitor;
+
+impl VisitorMut for CteColumnListNamesVisitor {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<Self::Break> {
+        fn first_select(body: &mut SetExpr) -> Option<&mut Select> {
+            match body {
+                SetExpr::Select(select) => Some(select),
+                SetExpr::SetOperation { left, .. } => first_select(left),
+                SetExpr::Query(query) => first_select(&mut query.body),
+                _ => None,
+            }
+        }
+        let Some(with) = query.with.as_mut() else {
+            return ControlFlow::Continue(());
+        };
+        for cte in &mut with.cte_tables {
+            let names: Vec<Ident> = cte.alias.columns.iter().map(|c| c.name.clone()).collect();
+            if names.is_empty() {
+                continue;
+            }
+            let Some(select) = first_select(&mut cte.query.body) else {
+                continue;
+            };
+            let named_items = select
+                .projection
+                .iter()
+                .all(|p| matches!(p, SelectItem::UnnamedExpr(_) | SelectItem::ExprWithAlias { .. }));
+            // With a wildcard, or a list that does not match the items one to
+            // one, the position of each name is not known here.
+            if !named_items || select.projection.len() != names.len() {
+                continue;
+            }
+            for (item, name) in select.projection.iter_mut().zip(names) {
+                let expr = match item {
+                    SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => {
+                        expr.clone()
+                    }
+                    _ => continue,
+                };
+                *item = SelectItem::ExprWithAlias { expr, alias: name };
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl SqlStatementRewriteRule for CteColumnListNames {
+    fn rewrite(&self, mut s: Statement) -> Statement {
+        let _ = s.visit(&mut CteColumnListNamesVisitor);
+        s
+    }
+}
+
+/// `<oid>::regtype::text` as `format_type(<oid>, NULL)` (Log Insight patch).
+///
+/// PostgreSQL prints a regtype as the type's SQL name (`integer`, `text[]`,
+/// `-` for 0), which is what `format_type(oid, NULL)` gives; the oid-alias
+/// planner would print the number, and under `SELECT DISTINCT` its cast chain
+/// fails DataFusion's logical/physical schema check (asyncpg's introspection
+/// query does exactly that).
+#[derive(Debug)]
+pub struct RegtypeTextToFormatType;
+
+struct RegtypeTextToFormatTypeVisitor;
+
+fn is_type_named(data_type: &DataType, wanted: &[&str]) -> bool {
+    match data_type {
+        DataType::Custom(name, args) if args.is_empty() => name
+            .0
+            .last()
+            .and_then(|part| part.as_ident())
+            .is_some_and(|ident| wanted.contains(&ident.value.to_lowercase().as_str())),
+        _ => false,
+    }
+}
+
+impl VisitorMut for RegtypeTextToFormatTypeVisitor {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
+        let Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } = expr
+        else {
+            return ControlFlow::Continue(());
+        };
+        let to_text = matches!(data_type, DataType::Text | DataType::Varchar(None))
+            || is_type_named(data_type, &["text", "varchar"]);
+        let Expr::Cast {
+            expr: oid,
+            data_type: inner_type,
+            ..
+        } = inner.as_ref()
+        else {
+            return ControlFlow::Continue(());
+        };
+        // `'int4'::regtype` is a name resolved by RewriteRegCastToSubquery.
+        let literal = matches!(oid.as_ref(), Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_)));
+        if !to_text || literal || !is_type_named(inner_type, &["regtype"]) {
+            return ControlFlow::Continue(());
+        }
+        let arg = |e: Expr| FunctionArg::Unnamed(FunctionArgExpr::Expr(e));
+        *expr = Expr::Function(Function {
+            name: ObjectName::from(vec![Ident::new("format_type")]),
+            args: FunctionArguments::List(FunctionArgumentList {
+                args: vec![arg(oid.as_ref().clone()), arg(Expr::Value(Value::Null.into()))],
+                duplicate_treatment: None,
+                clauses: vec![],
+            }),
+            uses_odbc_syntax: false,
+            parameters: FunctionArguments::None,
+            filter: None,
+            null_treatment: None,
+            over: None,
+            within_group: vec![],
+        });
+        ControlFlow::Continue(())
+    }
+}
+
+impl SqlStatementRewriteRule for RegtypeTextToFormatType {
+    fn rewrite(&self, mut s: Statement) -> Statement {
+        let _ = s.visit(&mut RegtypeTextToFormatTypeVisitor);
         s
     }
 }
@@ -1801,5 +1975,49 @@ mod tests {
         assert_rewrite!(&rules, "SELECT 'x'::regrole", "SELECT 'x'::regrole");
         // A numeric operand cast to a non-oid type is left alone.
         assert_rewrite!(&rules, "SELECT '1'::int4", "SELECT '1'::INT4");
+    }
+
+    #[test]
+    fn test_cte_column_list_names_the_static_term() {
+        let rules: Vec<Arc<dyn SqlStatementRewriteRule>> = vec![Arc::new(CteColumnListNames)];
+
+        assert_rewrite!(
+            &rules,
+            "WITH RECURSIVE t(o, depth) AS (SELECT x.oid, 0 FROM x UNION ALL SELECT y.oid, t.depth + 1 FROM y, t) SELECT * FROM t",
+            "WITH RECURSIVE t (o, depth) AS (SELECT x.oid AS o, 0 AS depth FROM x UNION ALL SELECT y.oid, t.depth + 1 FROM y, t) SELECT * FROM t"
+        );
+        // A wildcard, or a list of another length, is left alone.
+        assert_rewrite!(
+            &rules,
+            "WITH t(a) AS (SELECT * FROM x) SELECT * FROM t",
+            "WITH t (a) AS (SELECT * FROM x) SELECT * FROM t"
+        );
+        assert_rewrite!(
+            &rules,
+            "WITH t(a) AS (SELECT 1, 2) SELECT * FROM t",
+            "WITH t (a) AS (SELECT 1, 2) SELECT * FROM t"
+        );
+    }
+
+    #[test]
+    fn test_regtype_text_is_format_type() {
+        let rules: Vec<Arc<dyn SqlStatementRewriteRule>> = vec![Arc::new(RegtypeTextToFormatType)];
+
+        assert_rewrite!(
+            &rules,
+            "SELECT elemtype::regtype::text AS n FROM t",
+            "SELECT format_type(elemtype, NULL) AS n FROM t"
+        );
+        // A type name is resolved elsewhere; other casts are not ours.
+        assert_rewrite!(
+            &rules,
+            "SELECT 'int4'::regtype::text",
+            "SELECT 'int4'::regtype::TEXT"
+        );
+        assert_rewrite!(
+            &rules,
+            "SELECT relid::regclass::text",
+            "SELECT relid::REGCLASS::TEXT"
+        );
     }
 }
