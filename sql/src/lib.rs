@@ -11,6 +11,7 @@ mod access;
 mod cursor;
 mod error;
 mod handlers;
+mod json;
 mod params;
 mod session;
 mod tables;
@@ -53,8 +54,14 @@ pub fn session_context_with(
         .with_information_schema(true);
     // `now()` is a timestamptz in PostgreSQL (printed with `+00`); without a session time
     // zone DataFusion returns a timestamp without one.
-    let config = config.set_str("datafusion.execution.time_zone", "UTC");
-    let ctx = SessionContext::new_with_config(config);
+    let config = config
+        .set_str("datafusion.execution.time_zone", "UTC")
+        // datafusion-postgres plans a simple-protocol statement by printing the parsed
+        // statement and parsing it again with this dialect: under the generic one
+        // `a->>'k' = 'v'` came back as `a ->> ('k' = 'v')`.
+        .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
+    let mut ctx = SessionContext::new_with_config(config);
+    json::register(&mut ctx)?;
     for table in Table::ALL {
         match (&insights, table) {
             (Some(source), Table::Insights) => ctx.register_table(

@@ -4,26 +4,12 @@
 
 mod support;
 
-use tokio_postgres::{NoTls, SimpleQueryMessage};
-
-async fn connect(endpoint: &support::Endpoint) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(
-        &format!(
-            "host=127.0.0.1 port={} user=loginsight dbname=loginsight",
-            endpoint.port
-        ),
-        NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
-    client
-}
+use tokio_postgres::SimpleQueryMessage;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn save_and_test_and_feature_detection() {
     let endpoint = support::start().await;
-    let client = connect(&endpoint).await;
+    let client = support::connect(&endpoint).await;
     // pgx pings with a comment-only query, older Grafana with ";".
     for ping in ["-- ping", ";"] {
         let messages = client.simple_query(ping).await.unwrap();
@@ -67,7 +53,7 @@ const SEARCH_PATH: &str = "quote_ident(table_schema) IN (
 #[tokio::test(flavor = "multi_thread")]
 async fn query_builder_metadata() {
     let endpoint = support::start().await;
-    let client = connect(&endpoint).await;
+    let client = support::connect(&endpoint).await;
     let show_tables = format!(
         "SELECT
     CASE WHEN {SEARCH_PATH}
@@ -166,7 +152,7 @@ const PANELS: &[(&str, bool)] = &[
 #[tokio::test(flavor = "multi_thread")]
 async fn macro_expanded_panels_return_a_time_column() {
     let endpoint = support::start().await;
-    let client = connect(&endpoint).await;
+    let client = support::connect(&endpoint).await;
     for (sql, series) in PANELS {
         let (cols, rows, tag) = support::simple(&client, "", sql).await;
         assert_eq!(cols.first().map(String::as_str), Some("time"), "{sql}");

@@ -53,16 +53,7 @@ async fn meta_commands_show_our_tables_and_types() {
 #[tokio::test(flavor = "multi_thread")]
 async fn result_columns_are_named_as_postgresql_names_them() {
     let endpoint = support::start().await;
-    let (client, connection) = tokio_postgres::connect(
-        &format!(
-            "host=127.0.0.1 port={} user=loginsight dbname=loginsight",
-            endpoint.port
-        ),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
+    let client = support::connect(&endpoint).await;
     let (columns, rows, _) = support::simple(
         &client,
         "",
@@ -92,6 +83,23 @@ async fn result_columns_are_named_as_postgresql_names_them() {
     assert_eq!(rows[0][2].as_deref(), Some("2024-05-01 12:00:00"));
     let now = rows[0][3].clone().unwrap();
     assert!(now.ends_with("+00"), "{now}");
+    // Floats as PostgreSQL prints them (values from PostgreSQL 15).
+    let (_, rows, _) = support::simple(
+        &client,
+        "",
+        "SELECT 25::float8, 1e15::float8, 1e14::float8, 0.00001::float8, 12.5::float8,          1e6::float4, 'Infinity'::float8",
+    )
+    .await;
+    let expected = [
+        "25",
+        "1e+15",
+        "100000000000000",
+        "1e-05",
+        "12.5",
+        "1e+06",
+        "Infinity",
+    ];
+    assert_eq!(rows[0], expected.map(|v| Some(v.to_string())));
 }
 
 /// What asyncpg's type introspection depends on: an oid parameter or column is described as
@@ -101,16 +109,7 @@ async fn result_columns_are_named_as_postgresql_names_them() {
 #[tokio::test(flavor = "multi_thread")]
 async fn oid_types_and_regtype_names_are_described_as_postgresql_does() {
     let endpoint = support::start().await;
-    let (client, connection) = tokio_postgres::connect(
-        &format!(
-            "host=127.0.0.1 port={} user=loginsight dbname=loginsight",
-            endpoint.port
-        ),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
+    let client = support::connect(&endpoint).await;
     use tokio_postgres::types::Type;
 
     let statement = client

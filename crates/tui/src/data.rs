@@ -200,13 +200,17 @@ impl Window {
     }
 }
 
-/// A parsed `/` filter: `service:NAME`, `level:LEVEL` and free text, in any order.
+/// A parsed `/` filter: `service:NAME`, `level:LEVEL`, `@ATTRIBUTE:VALUE` (as in Datadog's
+/// search; dots walk into nested objects) and free text, in any order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     /// Only this service (exact match).
     pub service: Option<String>,
     /// Only this level (upper-cased, as the server stores levels).
     pub level: Option<String>,
+    /// Log attributes that must have these values (`["http", "status"]`, `"500"`); the logs
+    /// view applies them, the others have no attributes.
+    pub attributes: Vec<(Vec<String>, String)>,
     /// Case-insensitive substring of the message, title or template.
     pub text: String,
 }
@@ -221,6 +225,13 @@ impl Filter {
                 filter.service = Some(service.to_owned());
             } else if let Some(level) = word.strip_prefix("level:").filter(|s| !s.is_empty()) {
                 filter.level = Some(level.to_uppercase());
+            } else if let Some((path, value)) = word
+                .strip_prefix('@')
+                .and_then(|rest| rest.split_once(':'))
+                .filter(|(path, value)| !value.is_empty() && !path.split('.').any(str::is_empty))
+            {
+                let path = path.split('.').map(str::to_owned).collect();
+                filter.attributes.push((path, value.to_owned()));
             } else {
                 words.push(word);
             }
@@ -231,7 +242,10 @@ impl Filter {
 
     /// Whether the filter lets everything through.
     pub fn is_empty(&self) -> bool {
-        self.service.is_none() && self.level.is_none() && self.text.is_empty()
+        self.service.is_none()
+            && self.level.is_none()
+            && self.attributes.is_empty()
+            && self.text.is_empty()
     }
 }
 
@@ -343,6 +357,18 @@ mod tests {
         assert_eq!(filter.text, "pool exhausted");
         assert!(Filter::parse("  ").is_empty());
         assert_eq!(Filter::parse("service:").text, "service:");
+        let filter = Filter::parse("@http.status:500 timeout @order:42 @:x @a..b:1 @k:");
+        assert_eq!(
+            filter.attributes,
+            [
+                (
+                    vec!["http".to_string(), "status".to_string()],
+                    "500".to_string()
+                ),
+                (vec!["order".to_string()], "42".to_string()),
+            ]
+        );
+        assert_eq!(filter.text, "timeout @:x @a..b:1 @k:");
     }
 
     #[test]

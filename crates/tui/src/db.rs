@@ -302,6 +302,19 @@ impl Conditions {
         }
     }
 
+    /// `@a.b:v` as `attributes->$1->>$2 = $3`: every key and the value bound.
+    fn attributes(&mut self, filter: &Filter, column: &str) {
+        for (path, value) in &filter.attributes {
+            let mut expr = column.to_owned();
+            for (i, key) in path.iter().enumerate() {
+                self.params.push(key.clone());
+                let arrow = if i + 1 == path.len() { "->>" } else { "->" };
+                expr.push_str(&format!("{arrow}${}", self.params.len()));
+            }
+            self.bind(&format!("{expr} = $?"), value.clone());
+        }
+    }
+
     fn where_clause(&self) -> String {
         if self.sql.is_empty() {
             String::new()
@@ -478,6 +491,7 @@ async fn logs(
 ) -> std::result::Result<Vec<LogLine>, tokio_postgres::Error> {
     let mut conditions = Conditions::new(&[]);
     conditions.filter(filter, Some("level"), "message");
+    conditions.attributes(filter, "attributes");
     let sql = format!(
         "SELECT CAST(ts AS TEXT) AS ts_text, level, service, host, message \
          FROM logs {} ORDER BY ts DESC LIMIT {LIMIT}",
@@ -555,6 +569,13 @@ mod tests {
             "WHERE a = 1 AND service = $1 AND upper(level) = $2 AND message ILIKE $3"
         );
         assert_eq!(conditions.params, ["api", "ERROR", "%50\\%\\_off%"]);
+        let mut conditions = Conditions::new(&[]);
+        conditions.attributes(&Filter::parse("@http.status:500 @order:42"), "attributes");
+        assert_eq!(
+            conditions.where_clause(),
+            "WHERE attributes->$1->>$2 = $3 AND attributes->>$4 = $5"
+        );
+        assert_eq!(conditions.params, ["http", "status", "500", "order", "42"]);
     }
 
     #[test]

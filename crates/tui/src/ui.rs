@@ -405,7 +405,9 @@ fn render_logs(frame: &mut Frame, app: &App, area: Rect) {
         filter_suffix(app)
     );
     if app.logs.items.is_empty() {
-        let message = "No log lines match. /: filter by service:NAME level:LEVEL and text.".into();
+        let message =
+            "No log lines match. /: filter by service:NAME level:LEVEL @ATTR:VALUE and text."
+                .into();
         return empty(frame, area, titled(title), message);
     }
     let detail_height = if app.detail { area.height / 2 } else { 0 };
@@ -436,9 +438,12 @@ fn render_logs(frame: &mut Frame, app: &App, area: Rect) {
     )
     .row_highlight_style(selected_style())
     .highlight_symbol("▶ ")
-    .block(titled(title).title_bottom(
-        Line::from(" /: service:NAME level:LEVEL text · Enter: full message ").dark_gray(),
-    ));
+    .block(
+        titled(title).title_bottom(
+            Line::from(" /: service:NAME level:LEVEL @ATTR:VALUE text · Enter: full message ")
+                .dark_gray(),
+        ),
+    );
     let mut state = TableState::default().with_selected(Some(app.logs.selected));
     frame.render_stateful_widget(table, list_area, &mut state);
     if app.detail
@@ -522,7 +527,7 @@ fn render_help(frame: &mut Frame, area: Rect) {
         ("Enter", "details (Esc: back)"),
         (
             "/",
-            "filter: service:NAME level:LEVEL and text; Enter applies, Esc cancels",
+            "filter: service:NAME level:LEVEL @ATTR:VALUE (logs) and text; Enter applies, Esc cancels",
         ),
         (
             "a",

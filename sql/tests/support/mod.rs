@@ -92,6 +92,21 @@ pub async fn start_with(access: sql::Access) -> Endpoint {
     }
 }
 
+/// A tokio-postgres client connected to `endpoint` as `loginsight`, without TLS.
+pub async fn connect(endpoint: &Endpoint) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=loginsight dbname=loginsight",
+            endpoint.port
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
 /// `sql/tests/clients/<name>`.
 pub fn client_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -152,6 +152,11 @@ impl TypePlanner for PgOidTypePlanner {
         if let Some(dt) = Self::pg_catalog_builtin(sql_type) {
             return Ok(Some(Arc::new(Field::new("", dt, true))));
         }
+        // 3. `json` / `jsonb` (Log Insight patch): JSON is kept as its text, which the
+        //    JSON functions and operators read; DataFusion rejects the type names.
+        if matches!(sql_type, SQLDataType::JSON | SQLDataType::JSONB) {
+            return Ok(Some(Arc::new(Field::new("", DataType::Utf8, true))));
+        }
         Ok(None)
     }
 }

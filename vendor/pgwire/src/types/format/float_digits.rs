@@ -38,9 +38,9 @@ impl ExtraFloatDigits {
         }
         if value.is_infinite() {
             return if value.is_sign_positive() {
-                "inf".to_smolstr()
+                "Infinity".to_smolstr()
             } else {
-                "-inf".to_smolstr()
+                "-Infinity".to_smolstr()
             };
         }
 
@@ -52,8 +52,7 @@ impl ExtraFloatDigits {
         // This preserves the original binary float value exactly
         // At most 17 digits for f64
         if extra >= 1 {
-            let mut buffer = ryu::Buffer::new();
-            return buffer.format(value).to_smolstr();
+            return shortest(&format!("{value:e}"), 15);
         }
 
         // For negative values, round to DBL_DIG + extra_float_digits significant digits
@@ -72,9 +71,9 @@ impl ExtraFloatDigits {
         }
         if value.is_infinite() {
             return if value.is_sign_positive() {
-                "inf".to_smolstr()
+                "Infinity".to_smolstr()
             } else {
-                "-inf".to_smolstr()
+                "-Infinity".to_smolstr()
             };
         }
 
@@ -86,14 +85,43 @@ impl ExtraFloatDigits {
         // This preserves the original binary float value exactly
         // At most 9 digits for f32
         if extra >= 1 {
-            let mut buffer = ryu::Buffer::new();
-            return buffer.format(value).to_smolstr();
+            return shortest(&format!("{value:e}"), 6);
         }
 
         // For negative values, round to FLT_DIG + extra_float_digits significant digits
         // FLT_DIG = 6 for f32
         let sig_digits = (Self::FLT_DIG + extra).max(0) as usize;
         format_with_significant_digits(value as f64, sig_digits)
+    }
+}
+
+/// PostgreSQL's shortest-exact float text (Log Insight patch): the shortest digits that read
+/// back as the same value, in fixed notation unless the decimal exponent is below -4 or at
+/// least `max_fixed_exp` (15 for float8, 6 for float4), then `d.ddde+XX` with at least two
+/// exponent digits: `25`, `0.0001`, `1e-05`, `1e+15`, `1.2345678901234568e+17`. ryu printed
+/// `25.0` and `1e15`. `scientific` is Rust's shortest round-trip `{:e}` text (`2.5e1`).
+fn shortest(scientific: &str, max_fixed_exp: i32) -> SmolStr {
+    let (mantissa, exp) = scientific.split_once('e').unwrap_or((scientific, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", mantissa),
+    };
+    if exp < -4 || exp >= max_fixed_exp {
+        let exp_sign = if exp < 0 { '-' } else { '+' };
+        return format_smolstr!("{sign}{mantissa}e{exp_sign}{:02}", exp.abs());
+    }
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if exp < 0 {
+        let zeros = "0".repeat((-exp - 1) as usize);
+        return format_smolstr!("{sign}0.{zeros}{digits}");
+    }
+    let int_len = exp as usize + 1;
+    if digits.len() <= int_len {
+        let zeros = "0".repeat(int_len - digits.len());
+        format_smolstr!("{sign}{digits}{zeros}")
+    } else {
+        format_smolstr!("{sign}{}.{}", &digits[..int_len], &digits[int_len..])
     }
 }
 
@@ -182,8 +210,8 @@ mod tests {
         }
 
         assert_eq!(ExtraFloatDigits(0).format_f64(f64::NAN), "NaN");
-        assert_eq!(ExtraFloatDigits(0).format_f64(f64::INFINITY), "inf");
-        assert_eq!(ExtraFloatDigits(0).format_f64(-f64::INFINITY), "-inf");
+        assert_eq!(ExtraFloatDigits(0).format_f64(f64::INFINITY), "Infinity");
+        assert_eq!(ExtraFloatDigits(0).format_f64(-f64::INFINITY), "-Infinity");
 
         let v = std::f32::consts::PI; //3.1415926535897931
 
@@ -212,6 +240,40 @@ mod tests {
         for (i, e) in (-15..=3).enumerate() {
             let extra_float_digit = ExtraFloatDigits(e);
             assert_eq!(extra_float_digit.format_f32(v), formatted[i]);
+        }
+    }
+
+    #[test]
+    fn shortest_text_is_postgresql_text() {
+        // Each value as PostgreSQL 15 prints it with extra_float_digits = 1 (the default).
+        let float8 = [
+            (25.0, "25"),
+            (12.5, "12.5"),
+            (1e15, "1e+15"),
+            (1e14, "100000000000000"),
+            (123456789012345678.0, "1.2345678901234568e+17"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1.5e-7, "1.5e-07"),
+            (-3.25, "-3.25"),
+            (1e300, "1e+300"),
+            (0.1, "0.1"),
+            (100.0, "100"),
+            (2.5e-310, "2.5e-310"),
+        ];
+        for (v, text) in float8 {
+            assert_eq!(ExtraFloatDigits(1).format_f64(v), text, "{v}");
+        }
+        let float4 = [
+            (25.0f32, "25"),
+            (1e6, "1e+06"),
+            (1e5, "100000"),
+            (1234567.0, "1.234567e+06"),
+            (0.00001, "1e-05"),
+            (0.1, "0.1"),
+        ];
+        for (v, text) in float4 {
+            assert_eq!(ExtraFloatDigits(1).format_f32(v), text, "{v}");
         }
     }
 }
