@@ -19,6 +19,10 @@ pub enum StoreError {
     DuckDb(#[from] duckdb::Error),
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    #[error("only SELECT statements are run for the SQL endpoint, not {0:?}")]
+    NotAQuery(String),
+    #[error("query returned {got} columns, {expected} expected")]
+    Shape { expected: usize, got: usize },
     #[error("table {table} has no column {column:?}")]
     UnknownColumn { table: &'static str, column: String },
 }

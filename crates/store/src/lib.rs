@@ -15,7 +15,7 @@ mod tables;
 
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow::array::{Array, RecordBatch, RecordBatchOptions, StructArray};
@@ -78,6 +78,9 @@ pub struct Store {
     instance: String,
     /// Next analysis-queue sequence number; only advanced under the writer lock.
     next_seq: AtomicU64,
+    /// The largest `logs.ts` committed, in UTC microseconds (`i64::MIN` while `logs` is empty):
+    /// where a newest-first read starts looking.
+    newest_ts: AtomicI64,
 }
 
 pub type StoreRef = Arc<Store>;
@@ -130,6 +133,12 @@ impl Store {
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
             + 1;
+        let newest_ts: Option<i64> =
+            conn.query_row("SELECT epoch_us(max(ts)) FROM logs", [], |r| r.get(0))?;
+        // Every connection of this database, the readers that run pushed-down queries above
+        // all, can neither read nor write files (`read_csv`, `COPY … TO`, `ATTACH`, extension
+        // loading), and no statement can change that back. The store itself needs neither.
+        conn.execute_batch("SET enable_external_access = false; SET lock_configuration = true;")?;
         let seed = conn.try_clone()?;
         Ok(Store {
             path,
@@ -137,6 +146,7 @@ impl Store {
             seed: Mutex::new(seed),
             instance,
             next_seq: AtomicU64::new(next_seq),
+            newest_ts: AtomicI64::new(newest_ts.unwrap_or(i64::MIN)),
         })
     }
 
@@ -204,7 +214,17 @@ impl Store {
         // Advanced only once committed; a failed commit reuses the numbers it did not keep.
         self.next_seq
             .fetch_add(commit.errors.len() as u64, Ordering::SeqCst);
+        if let Some(newest) = commit.logs.iter().filter_map(newest_ts).max() {
+            self.newest_ts.fetch_max(newest, Ordering::SeqCst);
+        }
         Ok(())
+    }
+
+    /// The largest `ts` in `logs` (UTC microseconds), or `None` while it is empty. Rows are
+    /// never removed from `logs`, so this only grows.
+    pub fn newest_ts(&self) -> Option<i64> {
+        let newest = self.newest_ts.load(Ordering::SeqCst);
+        (newest != i64::MIN).then_some(newest)
     }
 
     /// Whether a delivery with this key was committed (within [`DELIVERY_KEY_TTL_HOURS`]).
@@ -296,6 +316,53 @@ impl Store {
         Ok(())
     }
 
+    /// Runs one read-only query that the SQL endpoint generated from a validated DataFusion
+    /// plan over `tables`, handing each batch, cast to `schema`, to `sink` until the result
+    /// ends or `sink` returns `false`. The tables are named as clients see them; where that
+    /// differs from the stored table (`stats`), a CTE of that name comes first. Only `SELECT`
+    /// text is accepted, and the connection can touch no file. Blocking.
+    pub fn query(
+        &self,
+        tables: &[Table],
+        select: &str,
+        schema: &SchemaRef,
+        sink: &mut dyn FnMut(RecordBatch) -> bool,
+    ) -> Result<()> {
+        if !select
+            .trim_start()
+            .to_ascii_uppercase()
+            .starts_with("SELECT")
+        {
+            return Err(StoreError::NotAQuery(select.chars().take(60).collect()));
+        }
+        let ctes: Vec<&str> = Table::ALL
+            .iter()
+            .filter(|t| tables.contains(t))
+            .filter_map(|t| t.cte())
+            .collect();
+        let sql = if ctes.is_empty() {
+            select.to_string()
+        } else {
+            format!("WITH {} {select}", ctes.join(", "))
+        };
+        tracing::debug!(sql, "duckdb query");
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare(&sql)?;
+        let _ = stmt.stream_arrow([])?;
+        while let Some(array) = stmt.step()? {
+            if array.num_columns() != schema.fields().len() {
+                return Err(StoreError::Shape {
+                    expected: schema.fields().len(),
+                    got: array.num_columns(),
+                });
+            }
+            if !sink(from_storage(&array, schema)?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Runs `scan`, handing each batch (in the table's Arrow schema, projected) to `sink`
     /// until the result ends or `sink` returns `false`. Blocking: call it from a blocking
     /// thread.
@@ -363,6 +430,15 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The largest `ts` of a `logs` batch, in microseconds.
+fn newest_ts(batch: &RecordBatch) -> Option<i64> {
+    let column = batch.column_by_name("ts")?;
+    let micros = column
+        .as_any()
+        .downcast_ref::<arrow::array::TimestampMicrosecondArray>()?;
+    arrow::compute::max(micros)
 }
 
 /// Runs `work` in one transaction on `conn`: committed if it succeeds, rolled back if not.

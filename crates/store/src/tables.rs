@@ -6,7 +6,7 @@ use duckdb::Connection;
 use crate::Result;
 
 /// Every table the store holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     Logs,
     Stats,
@@ -91,6 +91,11 @@ CREATE TABLE IF NOT EXISTS pattern_state (
 const STATS_SOURCE: &str = "(SELECT minute, service, level, CAST(sum(count) AS BIGINT) AS count, \
      CAST(sum(bytes) AS BIGINT) AS bytes FROM stats GROUP BY minute, service, level) AS stats";
 
+/// `stats` as clients see it, for pushed-down queries: the CTE shadows the stored table of the
+/// same name, which its body names with its schema.
+const STATS_CTE: &str = "stats AS (SELECT minute, service, level, CAST(sum(count) AS BIGINT) AS count, \
+     CAST(sum(bytes) AS BIGINT) AS bytes FROM main.stats GROUP BY minute, service, level)";
+
 impl Table {
     pub const ALL: [Table; 4] = [Table::Logs, Table::Stats, Table::Insights, Table::Patterns];
 
@@ -111,6 +116,16 @@ impl Table {
             Table::Stats => model::schema::stats(),
             Table::Insights => model::schema::insights(),
             Table::Patterns => model::schema::patterns(),
+        }
+    }
+
+    /// The common table expression a pushed-down query needs before it can name this table
+    /// (`stats` as the summed partials, under its own name), or `None` when the stored table
+    /// is what clients see.
+    pub(crate) fn cte(self) -> Option<&'static str> {
+        match self {
+            Table::Stats => Some(STATS_CTE),
+            _ => None,
         }
     }
 
