@@ -43,6 +43,7 @@ use crate::access::{Access, Gauge, Startup};
 use crate::cursor::DeclareHook;
 use crate::params::OidAwareParser;
 use crate::session::{SessionHook, no_rows_plan};
+use crate::user::SessionUserHook;
 
 /// Every handler one connection needs; shared by all connections.
 pub(crate) struct Handlers {
@@ -69,6 +70,8 @@ impl Handlers {
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
+            // Last: only queries are left, and it plans those that name the user.
+            Arc::new(SessionUserHook),
         ];
         let connections = Arc::new(ConnectionManager::new());
         let running = Arc::new(Running::default());

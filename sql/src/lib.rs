@@ -14,11 +14,14 @@ mod handlers;
 mod json;
 mod params;
 mod session;
+mod subplan;
 mod tables;
+mod user;
 
 use std::future::Future;
 use std::sync::Arc;
 
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
@@ -49,6 +52,18 @@ pub fn session_context_with(
     insights: Option<Arc<dyn BatchSource>>,
     on_demand: Option<Arc<dyn OnDemand>>,
 ) -> Result<SessionContext> {
+    session_context_options(store, insights, on_demand, true)
+}
+
+/// [`session_context_with`], choosing whether whole subplans run in DuckDB (`pushdown`).
+/// Without it DataFusion computes everything over filtered scans: the reference the
+/// pushed-down answers are tested against.
+pub fn session_context_options(
+    store: StoreRef,
+    insights: Option<Arc<dyn BatchSource>>,
+    on_demand: Option<Arc<dyn OnDemand>>,
+    pushdown: bool,
+) -> Result<SessionContext> {
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG, SCHEMA)
         .with_information_schema(true);
@@ -60,7 +75,13 @@ pub fn session_context_with(
         // statement and parsing it again with this dialect: under the generic one
         // `a->>'k' = 'v'` came back as `a ->> ('k' = 'v')`.
         .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
-    let mut ctx = SessionContext::new_with_config(config);
+    let mut builder = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features();
+    if pushdown {
+        builder = builder.with_query_planner(Arc::new(subplan::DuckQueryPlanner));
+    }
+    let mut ctx = SessionContext::new_with_state(builder.build());
     json::register(&mut ctx)?;
     for table in Table::ALL {
         match (&insights, table) {

@@ -32,6 +32,16 @@ impl DuckTable {
     pub fn new(store: StoreRef, table: Table) -> Self {
         DuckTable { store, table }
     }
+
+    /// The store this table reads.
+    pub(crate) fn store(&self) -> &StoreRef {
+        &self.store
+    }
+
+    /// Which table of the store.
+    pub(crate) fn table(&self) -> Table {
+        self.table
+    }
 }
 
 #[async_trait]

@@ -250,8 +250,10 @@ pub(crate) fn translate(expr: &Expr, schema: &Schema) -> Option<Pushed> {
             let Some(Lit::Scalar(Scalar::Str(pattern))) = literal(&like.pattern) else {
                 return None;
             };
-            // DataFusion and DuckDB disagree on backslash escapes; leave those to DataFusion.
-            if like.escape_char.is_some() || pattern.contains('\\') {
+            // DataFusion and DuckDB disagree on backslash escapes, and on case folding for
+            // a few characters (`ſ`, `İ`): leave those to DataFusion. Whole subplans push
+            // `ILIKE` in an exact form (see `subplan::render`).
+            if like.escape_char.is_some() || pattern.contains('\\') || like.case_insensitive {
                 return None;
             }
             Some(Pushed {

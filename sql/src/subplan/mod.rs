@@ -1,0 +1,257 @@
+//! Whole subplans pushed into DuckDB.
+//!
+//! DataFusion plans every statement (the pg catalog, `analyze()`, the JSON operators, joins
+//! with insights kept in PostgreSQL); once its optimizer is done, [`DuckQueryPlanner`] looks
+//! for the largest subtrees that read only tables of the store and that DuckDB answers exactly
+//! as DataFusion would ([`check`]). Each becomes one [`DuckSqlExec`](exec::DuckSqlExec): the
+//! subtree unparsed into DuckDB SQL ([`render`]) and run there, so aggregation, sorting and
+//! limits happen where the data is, and only the result crosses into DataFusion.
+//!
+//! Client text never reaches DuckDB: the SQL is printed by DataFusion's unparser from a plan
+//! that DataFusion built and validated over our registered tables, and runs on connections
+//! that can read no file and change no setting (see `store::Store::open`).
+
+mod check;
+mod exec;
+mod render;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::default_table_source::source_as_provider;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchemaRef, Result};
+use datafusion::execution::context::{QueryPlanner, SessionState};
+use datafusion::logical_expr::{
+    Expr, Extension, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
+};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
+use store::{StoreRef, Table};
+
+use crate::tables::DuckTable;
+
+/// The session's query planner: pushes subplans into DuckDB, then plans the rest as
+/// DataFusion always does.
+#[derive(Debug)]
+pub(crate) struct DuckQueryPlanner;
+
+#[async_trait]
+impl QueryPlanner for DuckQueryPlanner {
+    async fn create_physical_plan(
+        &self,
+        logical_plan: &LogicalPlan,
+        session_state: &SessionState,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let plan = push_down(logical_plan.clone())?;
+        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(SubplanPlanner)])
+            .create_physical_plan(&plan, session_state)
+            .await
+    }
+}
+
+/// Replaces each largest pushable subtree of `plan` by a [`DuckSubplan`] node.
+fn push_down(plan: LogicalPlan) -> Result<LogicalPlan> {
+    if let Some(tables) = pushable(&plan) {
+        return Ok(LogicalPlan::Extension(Extension {
+            node: Arc::new(DuckSubplan { plan, tables }),
+        }));
+    }
+    Ok(plan
+        .map_children(|child| push_down(child).map(Transformed::yes))?
+        .data)
+}
+
+/// The tables a subtree reads, if DuckDB can answer all of it: every node and expression
+/// passes [`check`], and every leaf is a table of one store.
+fn pushable(plan: &LogicalPlan) -> Option<Vec<Table>> {
+    let mut tables = Vec::new();
+    let mut store: Option<StoreRef> = None;
+    let mut ok = true;
+    let mut aggregates = 0;
+    let _ = plan.apply(|node| {
+        // The unparser writes an aggregate over an aggregate (DataFusion's rewrite of
+        // `count(DISTINCT x)`) as one SELECT naming the inner aliases; only the inner one is
+        // pushed. A pushable plan is a chain (no joins or unions), so a count suffices.
+        if matches!(node, LogicalPlan::Aggregate(_)) {
+            aggregates += 1;
+        }
+        if !check::node_exprs_ok(node) || aggregates > 1 {
+            ok = false;
+            return Ok(datafusion::common::tree_node::TreeNodeRecursion::Stop);
+        }
+        if let LogicalPlan::TableScan(scan) = node {
+            match duck_table(scan) {
+                Some(table) => {
+                    match &store {
+                        Some(s) if !Arc::ptr_eq(s, table.store()) => ok = false,
+                        _ => store = Some(table.store().clone()),
+                    }
+                    if !tables.contains(&table.table()) {
+                        tables.push(table.table());
+                    }
+                }
+                None => ok = false,
+            }
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    });
+    // Subqueries inside expressions are plans of their own, which the checker refused.
+    (ok && store.is_some()).then_some(tables)
+}
+
+fn duck_table(scan: &datafusion::logical_expr::TableScan) -> Option<Arc<DuckTable>> {
+    let provider = source_as_provider(&scan.source).ok()?;
+    provider.downcast_ref::<DuckTable>()?;
+    // Cheap: the provider is an `Arc`; re-wrapped as the concrete type.
+    let any: Arc<dyn std::any::Any + Send + Sync> = provider;
+    any.downcast::<DuckTable>().ok()
+}
+
+/// A subtree DuckDB answers. Its output is the subtree's, column for column.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
+struct DuckSubplan {
+    plan: LogicalPlan,
+    tables: Vec<Table>,
+}
+
+impl UserDefinedLogicalNodeCore for DuckSubplan {
+    fn name(&self) -> &str {
+        "DuckSubplan"
+    }
+
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        vec![]
+    }
+
+    fn schema(&self) -> &DFSchemaRef {
+        self.plan.schema()
+    }
+
+    fn expressions(&self) -> Vec<Expr> {
+        vec![]
+    }
+
+    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match render::for_duckdb(&self.plan).and_then(|p| render::to_sql(&p)) {
+            Ok(sql) => write!(f, "DuckSubplan: {sql}"),
+            Err(err) => write!(f, "DuckSubplan: (cannot render: {err})"),
+        }
+    }
+
+    fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, _inputs: Vec<LogicalPlan>) -> Result<Self> {
+        Ok(self.clone())
+    }
+}
+
+/// Plans [`DuckSubplan`] nodes as [`exec::DuckSqlExec`].
+struct SubplanPlanner;
+
+#[async_trait]
+impl ExtensionPlanner for SubplanPlanner {
+    async fn plan_extension(
+        &self,
+        _planner: &dyn PhysicalPlanner,
+        node: &dyn UserDefinedLogicalNode,
+        _logical_inputs: &[&LogicalPlan],
+        _physical_inputs: &[Arc<dyn ExecutionPlan>],
+        _session_state: &SessionState,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        let Some(sub) = node.as_any().downcast_ref::<DuckSubplan>() else {
+            return Ok(None);
+        };
+        let mut store = None;
+        let _ = sub.plan.apply(|n| {
+            if let LogicalPlan::TableScan(scan) = n
+                && let Some(table) = duck_table(scan)
+            {
+                store = Some(table.store().clone());
+                return Ok(datafusion::common::tree_node::TreeNodeRecursion::Stop);
+            }
+            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+        });
+        let Some(store) = store else {
+            return datafusion::common::internal_err!("a DuckDB subplan without a store table");
+        };
+        let rewritten = render::for_duckdb(&sub.plan)?;
+        let sql = render::to_sql(&rewritten)?;
+        let schema = Arc::new(sub.plan.schema().as_arrow().clone());
+        let exec = exec::DuckSqlExec::new(
+            store,
+            sub.tables.clone(),
+            rewritten,
+            sql,
+            newest_first(&sub.plan),
+            schema,
+            ordering(&sub.plan),
+        );
+        tracing::debug!(sql = exec.sql(), "pushed a subplan into DuckDB");
+        Ok(Some(Arc::new(exec)))
+    }
+}
+
+/// The output ordering of a subplan, as (column index, descending, nulls first), when its
+/// root sorts by plain columns (possibly under a limit).
+fn ordering(plan: &LogicalPlan) -> Vec<(usize, bool, bool)> {
+    match plan {
+        LogicalPlan::Limit(limit) => ordering(&limit.input),
+        LogicalPlan::Sort(sort) => {
+            let mut keys = Vec::new();
+            for key in &sort.expr {
+                let Expr::Column(column) = &key.expr else {
+                    break;
+                };
+                let Some(index) = plan.schema().maybe_index_of_column(column) else {
+                    break;
+                };
+                keys.push((index, !key.asc, key.nulls_first));
+            }
+            keys
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Whether the subplan is a newest-first read of `logs`: a sort whose first key is `ts`
+/// descending, with a fetch, over filters and projections of one scan of `logs`.
+fn newest_first(plan: &LogicalPlan) -> Option<exec::Newest> {
+    let LogicalPlan::Sort(sort) = plan else {
+        return None;
+    };
+    let fetch = sort.fetch.filter(|n| *n > 0 && *n <= 10_000)?;
+    let first = sort.expr.first()?;
+    let Expr::Column(column) = &first.expr else {
+        return None;
+    };
+    if first.asc || column.name != "ts" {
+        return None;
+    }
+    let mut input = sort.input.as_ref();
+    loop {
+        match input {
+            LogicalPlan::Filter(f) => input = &f.input,
+            LogicalPlan::Projection(p) => {
+                // The sorted `ts` must be the stored column, not another value named so.
+                let passes_ts = p.expr.iter().zip(p.schema.fields()).any(|(e, f)| {
+                    f.name() == "ts"
+                        && matches!(e.clone().unalias(), Expr::Column(c) if c.name == "ts")
+                });
+                if !passes_ts {
+                    return None;
+                }
+                input = &p.input;
+            }
+            LogicalPlan::TableScan(scan) => {
+                let table = duck_table(scan)?;
+                let same_column = column
+                    .relation
+                    .as_ref()
+                    .is_none_or(|r| r.table() == scan.table_name.table());
+                return (table.table() == Table::Logs && same_column && scan.fetch.is_none())
+                    .then_some(exec::Newest { fetch });
+            }
+            _ => return None,
+        }
+    }
+}

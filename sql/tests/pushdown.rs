@@ -1,0 +1,366 @@
+//! Whole subplans pushed into DuckDB give exactly the rows DataFusion computes itself.
+//!
+//! Every query runs twice over the same store: with pushdown (the endpoint as served) and
+//! without (DataFusion aggregates, sorts and filters the scanned rows), and the printed
+//! results must be equal. The data has the edge cases: NULL hosts, equal timestamps,
+//! microsecond bounds, and non-ASCII text whose case folding differs between Unicode's lower
+//! case and its case folding (`ſ`, `İ`, the Kelvin sign). `EXPLAIN` shows which queries run in
+//! DuckDB, so a silent fallback to DataFusion also fails the test.
+
+mod support;
+
+use std::sync::Arc;
+
+use arrow::util::pretty::pretty_format_batches;
+use datafusion::prelude::SessionContext;
+use model::{LogBatchBuilder, LogRecord};
+
+const T0: i64 = 1_714_564_800_000_000; // 2024-05-01T12:00:00Z
+
+fn record(
+    offset_us: i64,
+    level: &str,
+    service: &str,
+    host: Option<&str>,
+    message: &str,
+) -> LogRecord {
+    LogRecord {
+        ts: T0 + offset_us,
+        received_at: T0,
+        level: level.into(),
+        service: service.into(),
+        host: host.map(Into::into),
+        message: message.into(),
+        trace_id: None,
+        attributes: None,
+        source: "http",
+        size: message.len() as u64,
+    }
+}
+
+fn store() -> (tempfile::TempDir, Arc<store::Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(store::Store::open(dir.path()).unwrap());
+    let messages = [
+        "connection pool exhausted",
+        "Connection POOL Exhausted after 3000ms",
+        "pool exhauſted (long s)",
+        "İNFO pool exhausted with dotted capital I",
+        "KELVIN pool: 300 \u{212A}",
+        "order placed",
+        "payment timed out",
+        "café überfüllt",
+        "50% of the pool_size used",
+        "INFO line",
+    ];
+    let levels = ["ERROR", "INFO", "WARN", "FATAL", "DEBUG"];
+    let services = ["checkout", "search", "auth"];
+    // Two commits, so that `stats` holds partial rows that reads must sum.
+    for part in 0..2 {
+        let mut batch = LogBatchBuilder::default();
+        for i in 0..600i64 {
+            let n = i + part * 600;
+            // Every third pair of rows shares one timestamp; some are a microsecond apart.
+            let offset = (n / 2) * 7_000_123 + (n % 3);
+            let host = match n % 4 {
+                0 => None,
+                1 => Some("web-1"),
+                2 => Some("web-2"),
+                _ => Some("db-1"),
+            };
+            batch.push(&record(
+                offset,
+                levels[(n % 5) as usize],
+                services[(n % 3) as usize],
+                host,
+                messages[(n % 10) as usize],
+            ));
+        }
+        let (logs, stats) = batch.finish().unwrap();
+        store.append_logs(&[logs], &stats).unwrap();
+    }
+    (dir, store)
+}
+
+async fn run(ctx: &SessionContext, sql: &str) -> String {
+    let batches = ctx
+        .sql(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    pretty_format_batches(&batches).unwrap().to_string()
+}
+
+async fn explain(ctx: &SessionContext, sql: &str) -> String {
+    run(ctx, &format!("EXPLAIN {sql}")).await
+}
+
+/// Queries with a total order (or one row), so the printed results compare as text; and
+/// whether all of the query runs in DuckDB.
+const QUERIES: &[(&str, bool)] = &[
+    ("SELECT count(*) FROM logs", true),
+    (
+        "SELECT floor(extract(epoch from ts)/60)*60 AS \"time\", level, count(*) FROM logs \
+         WHERE ts BETWEEN '2024-05-01T12:00:00Z' AND '2024-05-01T13:00:00Z' GROUP BY 1, 2 ORDER BY 1, 2",
+        true,
+    ),
+    (
+        "SELECT service, count(*) FROM logs WHERE level IN ('ERROR', 'FATAL') \
+         GROUP BY service ORDER BY 2 DESC, 1",
+        true,
+    ),
+    (
+        "SELECT count(*) FROM logs WHERE message ILIKE '%pool exhausted%'",
+        true,
+    ),
+    (
+        "SELECT count(*) FROM logs WHERE message ILIKE '%info%'",
+        true,
+    ),
+    (
+        "SELECT count(*) FROM logs WHERE message ILIKE '%kelvin pool: 300 k'",
+        true,
+    ),
+    (
+        "SELECT message, count(*) FROM logs WHERE message NOT ILIKE '%POOL%' GROUP BY 1 ORDER BY 1",
+        true,
+    ),
+    (
+        "SELECT count(*) FROM logs WHERE message LIKE '%pool%'",
+        true,
+    ),
+    // `_` is a wildcard in both engines, but only DataFusion reads `\` as an escape.
+    (
+        "SELECT count(*) FROM logs WHERE message LIKE '%pool\\_size%'",
+        false,
+    ),
+    (
+        "SELECT ts, level, service, host, message FROM logs ORDER BY ts DESC, message, service LIMIT 25",
+        true,
+    ),
+    (
+        "SELECT count(*) FROM logs WHERE service = 'checkout' \
+         AND ts >= '2024-05-01T12:10:00Z' AND ts < '2024-05-01T12:20:00Z'",
+        true,
+    ),
+    // A bound between two stored microseconds: DataFusion casts it to the column's
+    // microseconds while planning, so both engines compare with the same bound (a row sits
+    // at exactly 07.000123).
+    (
+        "SELECT count(*) FROM logs WHERE ts > '2024-05-01T12:00:07.0001235Z'",
+        true,
+    ),
+    (
+        "SELECT count(*) FROM logs WHERE ts >= '2024-05-01T12:00:07.0001235Z'",
+        true,
+    ),
+    (
+        "SELECT count(*) FROM logs WHERE ts > '2024-05-01T12:00:07.000123Z'",
+        true,
+    ),
+    (
+        "SELECT host, count(*) FROM logs GROUP BY host ORDER BY host",
+        true,
+    ),
+    (
+        "SELECT host, count(*) FROM logs GROUP BY host ORDER BY host DESC",
+        true,
+    ),
+    (
+        "SELECT host, count(*) FROM logs GROUP BY host ORDER BY host NULLS FIRST",
+        true,
+    ),
+    (
+        "SELECT date_trunc('minute', ts) AS m, count(*), min(ts), max(message) FROM logs \
+         GROUP BY 1 ORDER BY 1 LIMIT 30",
+        true,
+    ),
+    (
+        "SELECT count(DISTINCT service), count(host), avg(length(message)) FROM logs",
+        false,
+    ),
+    (
+        "SELECT count(DISTINCT service), count(host) FROM logs",
+        true,
+    ),
+    // An aggregate pushed under a projection DataFusion computes: its columns come back in
+    // the plan's order (groups first), as the TUI's error-rate query needs.
+    (
+        "SELECT service, CAST(minute AS TEXT) AS m, \
+         sum(CASE WHEN level IN ('ERROR', 'FATAL') THEN count ELSE 0 END) AS errors, \
+         sum(count) AS total FROM stats GROUP BY service, minute ORDER BY service, m",
+        false,
+    ),
+    (
+        "SELECT service, level, count(*) AS n FROM logs GROUP BY service, level \
+         HAVING count(*) > 10 ORDER BY n DESC, service, level",
+        true,
+    ),
+    // DataFusion plans a lone `count(DISTINCT x)` as an aggregate over a grouping: the
+    // grouping runs in DuckDB, the count above it here.
+    ("SELECT count(DISTINCT host) FROM logs", false),
+    (
+        "SELECT minute AS \"time\", level AS metric, sum(count) AS value FROM stats \
+         WHERE minute BETWEEN '2024-05-01T12:00:00Z' AND '2024-05-01T13:00:00Z' \
+         AND service IN ('checkout', 'auth') GROUP BY 1, 2 ORDER BY 1, 2",
+        true,
+    ),
+    (
+        "SELECT floor(extract(epoch from minute)/300)*300 AS \"time\", service AS metric, \
+         1.0 * sum(CASE WHEN level IN ('ERROR', 'FATAL') THEN count ELSE 0 END) / sum(count) AS error_rate \
+         FROM stats GROUP BY 1, 2 ORDER BY 1, 2",
+        true,
+    ),
+    (
+        "SELECT extract(epoch from minute) AS \"time\", sum(bytes) AS bytes FROM stats \
+         WHERE level = 'ERROR' GROUP BY 1 ORDER BY 1",
+        true,
+    ),
+    // Integer division truncates in DataFusion and not in DuckDB: not pushed.
+    ("SELECT sum(count) / 7 AS a FROM stats", false),
+    // Text casts print differently: the cast stays in DataFusion above the pushed sort.
+    (
+        "SELECT CAST(ts AS TEXT) AS t, message FROM logs ORDER BY ts DESC, message, service LIMIT 7",
+        false,
+    ),
+    (
+        "SELECT l.service, count(*) FROM logs l WHERE l.level = 'WARN' GROUP BY l.service ORDER BY 1",
+        true,
+    ),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pushed_subplans_answer_as_datafusion_does() {
+    let (_dir, store) = store();
+    let pushed = sql::session_context_options(store.clone(), None, None, true).unwrap();
+    let reference = sql::session_context_options(store, None, None, false).unwrap();
+    for (query, whole) in QUERIES {
+        let plan = explain(&pushed, query).await;
+        assert!(
+            plan.contains("DuckSqlExec"),
+            "nothing pushed for {query}:\n{plan}"
+        );
+        let in_datafusion = [
+            "AggregateExec",
+            "SortExec",
+            "FilterExec",
+            "ProjectionExec",
+            "StreamingTableExec",
+        ]
+        .iter()
+        .any(|op| plan.contains(op));
+        assert_eq!(!in_datafusion, *whole, "{query}:\n{plan}");
+        assert_eq!(
+            run(&pushed, query).await,
+            run(&reference, query).await,
+            "{query}\n{plan}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ilike_folds_case_as_datafusion_does() {
+    let (_dir, store) = store();
+    let pushed = sql::session_context_options(store, None, None, true).unwrap();
+    // `ſ` folds to `s` (matched), `İ` only lower-cases to `i` (not matched), the Kelvin sign
+    // folds to `k` (matched): DataFusion's rules, kept in DuckDB.
+    let rows = run(
+        &pushed,
+        "SELECT DISTINCT message FROM logs WHERE message ILIKE '%pool exhausted%' \
+         OR message ILIKE '%info%' OR message ILIKE '%300 k' ORDER BY 1",
+    )
+    .await;
+    assert!(rows.contains("pool exhauſted (long s)"), "{rows}");
+    assert!(rows.contains("KELVIN pool: 300 \u{212A}"), "{rows}");
+    assert!(rows.contains("INFO line"), "{rows}");
+    assert!(rows.contains("İNFO pool exhausted"), "{rows}");
+    let info_only = run(
+        &pushed,
+        "SELECT count(*) AS n FROM logs WHERE message ILIKE 'info%'",
+    )
+    .await;
+    // Only "INFO line" (120 rows): "İNFO …" does not start with "info" under case folding.
+    assert!(info_only.contains("| 120 |"), "{info_only}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn newest_first_reads_only_the_newest_window() {
+    let (_dir, store) = store();
+    let pushed = sql::session_context_options(store.clone(), None, None, true).unwrap();
+    let reference = sql::session_context_options(store.clone(), None, None, false).unwrap();
+    let plan = explain(&pushed, "SELECT * FROM logs ORDER BY ts DESC LIMIT 100").await;
+    assert!(plan.contains("newest first"), "{plan}");
+    // The windows must give way to the whole table when they hold too few rows: 1,200 rows
+    // over about 70 minutes, so 1,000 rows need more than the last hour.
+    for (limit, filter) in [
+        (5, ""),
+        (100, ""),
+        (1_000, ""),
+        (1_200, ""),
+        (50, "WHERE service = 'auth'"),
+    ] {
+        let query = format!(
+            "SELECT ts, service, message, level FROM logs {filter} ORDER BY ts DESC, message, service, level LIMIT {limit}"
+        );
+        assert_eq!(
+            run(&pushed, &query).await,
+            run(&reference, &query).await,
+            "{query}"
+        );
+    }
+    // Newer rows arriving later are seen at once.
+    let mut batch = LogBatchBuilder::default();
+    batch.push(&record(
+        10 * 3_600_000_000,
+        "ERROR",
+        "late",
+        None,
+        "newest of all",
+    ));
+    let (logs, stats) = batch.finish().unwrap();
+    store.append_logs(&[logs], &stats).unwrap();
+    let top = run(
+        &pushed,
+        "SELECT service, message FROM logs ORDER BY ts DESC LIMIT 3",
+    )
+    .await;
+    assert!(top.contains("newest of all"), "{top}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pushed_sql_cannot_touch_files() {
+    let (_dir, store) = store();
+    // The store's connections refuse file access whatever SQL reaches them.
+    let result = store.query(
+        &[store::Table::Logs],
+        "SELECT * FROM read_csv('/etc/passwd')",
+        &Arc::new(arrow::datatypes::Schema::empty()),
+        &mut |_| true,
+    );
+    let err = result.unwrap_err().to_string();
+    assert!(
+        err.contains("disabled") || err.contains("external access"),
+        "{err}"
+    );
+    let result = store.query(
+        &[store::Table::Logs],
+        "COPY logs TO '/tmp/out.csv'",
+        &Arc::new(arrow::datatypes::Schema::empty()),
+        &mut |_| true,
+    );
+    assert!(result.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_wire_answers_pushed_queries() {
+    let endpoint = support::start().await;
+    let out = support::psql(
+        &endpoint,
+        "SELECT level, count(*) FROM logs GROUP BY level ORDER BY level;\n\
+         SELECT message FROM logs ORDER BY ts DESC LIMIT 2;",
+    )
+    .await;
+    assert_eq!(out, "ERROR|1\nINFO|1\nWARN|1\nslow query\norder placed\n");
+}
