@@ -83,9 +83,11 @@ async fn query_builder_metadata() {
         );
     }
 
-    let table = tables.iter().find(|t| t.ends_with("logs")).unwrap().clone();
-    let get_schema = format!(
-        "SELECT quote_ident(column_name) AS \"column\", data_type AS \"type\"
+    // The search path resolves (`"$user", public`), so tables in `public` are listed bare.
+    assert!(tables.iter().any(|t| t == "logs"), "{tables:?}");
+    for table in ["logs", "public.logs"] {
+        let get_schema = format!(
+            "SELECT quote_ident(column_name) AS \"column\", data_type AS \"type\"
     FROM information_schema.columns
     WHERE
       CASE WHEN array_length(parse_ident('{table}'),1) = 2
@@ -94,14 +96,20 @@ async fn query_builder_metadata() {
         ELSE quote_ident(table_name) = '{table}'
           AND {SEARCH_PATH}
       END"
-    );
-    let (cols, rows, _) = support::simple(&client, "", &get_schema).await;
-    assert_eq!(cols, ["column", "type"]);
-    let names: Vec<&str> = rows.iter().filter_map(|r| r[0].as_deref()).collect();
-    assert!(
-        names.contains(&"ts") && names.contains(&"message"),
-        "{rows:?}"
-    );
+        );
+        let (cols, rows, _) = support::simple(&client, table, &get_schema).await;
+        assert_eq!(cols, ["column", "type"]);
+        let names: Vec<&str> = rows.iter().filter_map(|r| r[0].as_deref()).collect();
+        assert!(
+            names.contains(&"ts") && names.contains(&"message"),
+            "{table}: {rows:?}"
+        );
+        assert_eq!(
+            names.len(),
+            10,
+            "{table}: only the columns of logs: {rows:?}"
+        );
+    }
 }
 
 /// Panel SQL after Grafana's macro expansion, with whether it is a time series.

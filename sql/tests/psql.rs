@@ -142,3 +142,30 @@ async fn oid_types_and_regtype_names_are_described_as_postgresql_does() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn current_user_is_the_session_user() {
+    let endpoint = support::start().await;
+    let out = support::psql(
+        &endpoint,
+        "SELECT current_user, session_user, user;\nSELECT current_user AS me;",
+    )
+    .await;
+    assert_eq!(out, "loginsight|loginsight|loginsight\nloginsight\n");
+    // Another login name, over the extended protocol.
+    let (client, connection) = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=alice dbname=loginsight",
+            endpoint.port
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let row = client
+        .query_one("SELECT current_user, $1::text", &[&"x"])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "alice");
+}

@@ -23,6 +23,7 @@ use super::rules::RewritePgCatalogOperator;
 use super::rules::RewriteRegCastToSubquery;
 use super::rules::SqlStatementRewriteRule;
 use super::rules::StripCallableQualifier;
+use super::rules::ScalarFunctionInFrom;
 use super::rules::StripCollate;
 
 /// Last-resort replacements for whole client queries that DataFusion cannot
@@ -339,16 +340,12 @@ r#"(CASE WHEN t.typtype = 'c' THEN
             END)::oid[]"#
     ),
 
-    // grafana -- search_path membership lookup. NOTE: this is the only entry
-    // that is a *partial* replacement -- it matches just the inner subquery and
-    // substitutes the empty string `''`, so the surrounding `IN (...)` simply
-    // matches nothing and the query returns zero rows.
-    //
-    // Blocked by: missing `current_setting()` UDF -- the query resolves the
-    //   session `search_path` at runtime via `current_setting('search_path')`.
-    //   (generate_series over dynamic array bounds now works via the
-    //   CoerceIntArgsToBigInt wrapper; current_setting is the remaining gap.)
-    // Remove when: a `current_setting()` UDF is registered.
+    // grafana -- search_path membership lookup. Log Insight patch: a *partial* replacement --
+    // it matches just the inner subquery and substitutes what it evaluates to on this server,
+    // whose search_path is fixed at `"$user", public` (no schema is named after a user). The
+    // subquery itself now plans (scalar functions in FROM, `generate_series(…) AS i` naming
+    // its column), but Grafana's table list also uses it inside ORDER BY, where DataFusion
+    // refuses IN-subqueries.
     (r#"SELECT
             CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END
         FROM
@@ -357,7 +354,7 @@ r#"(CASE WHEN t.typtype = 'c' THEN
                 array_upper(string_to_array(current_setting('search_path'),','),1)
             ) as i,
             string_to_array(current_setting('search_path'),',') s"#,
-"''")
+"'public'")
 ];
 
 /// A parser with Postgres Compatibility for Datafusion
@@ -419,6 +416,7 @@ impl PostgresCompatibilityParser {
                 Arc::new(FixArrayLiteral),
                 Arc::new(CurrentUserVariableToSessionUserFunctionCall),
                 Arc::new(StripCollate),
+                Arc::new(ScalarFunctionInFrom),
                 Arc::new(RewritePgCatalogOperator),
                 // Resolve forward oid-alias casts (`'x'::regclass`, ...) to oid
                 // values BEFORE RemoveSubqueryFromProjection runs, so the
@@ -779,7 +777,7 @@ mod tests {
         let expected_sql = r#"SELECT
         CASE WHEN
               quote_ident(table_schema) IN (
-              '')
+              'public')
           THEN quote_ident(table_name)
           ELSE quote_ident(table_schema) || '.' || quote_ident(table_name)
         END AS "table"
@@ -794,7 +792,7 @@ mod tests {
                                  'timescaledb_experimental')
         ORDER BY CASE WHEN
               quote_ident(table_schema) IN (
-              ''
+              'public'
               ) THEN 0 ELSE 1 END, 1"#;
 
         let expected_tokens = Parser::new(&PostgreSqlDialect {})
@@ -815,6 +813,7 @@ mod tests {
 
         assert_eq!(actual_tokens, expected_token_values);
     }
+
 
     #[test]
     fn test_abort_rewritten_to_rollback() {

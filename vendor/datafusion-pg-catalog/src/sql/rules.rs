@@ -670,10 +670,9 @@ pub struct CurrentUserVariableToSessionUserFunctionCall;
 
 /// `(postgres function name, target function name)` for the parenthesis-less
 /// `Function` nodes produced by sqlparser that need renaming.
-const BUILTIN_FUNCTION_RENAME: &[(&str, &str)] = &[
-    ("current_user", "session_user"),
-    ("current_catalog", "current_database"),
-];
+// Log Insight patch: `current_user` keeps its name (the server answers it, `session_user` and
+// `user` with the connection's user, each under its own column name, as PostgreSQL does).
+const BUILTIN_FUNCTION_RENAME: &[(&str, &str)] = &[("current_catalog", "current_database")];
 
 /// sqlparser special-cases these keywords into a parenthesis-less zero-argument
 /// `Function` (see sqlparser's `Parser::parse_word`). They -- and only they --
@@ -684,7 +683,14 @@ const PARENTHESIS_LESS_KEYWORDS: &[&str] =
 
 /// `(identifier, target function name)` for bare identifiers that must be
 /// wrapped into a zero-argument function call.
+// Log Insight patch: `user` is PostgreSQL's keyword for the current user (Grafana's schema
+// lookup uses it bare); sqlparser leaves it an identifier.
 const BARE_IDENTIFIER_TO_FUNCTION: &[(&str, &str)] = &[("current_schema", "current_schema")];
+
+/// Log Insight patch: bare identifiers that become a parenthesis-less keyword function (they
+/// re-parse as themselves): PostgreSQL's `user` is the current user; sqlparser leaves it an
+/// identifier.
+const BARE_IDENTIFIER_TO_KEYWORD: &[&str] = &["user"];
 
 fn empty_function_call(name: &str) -> Expr {
     Expr::Function(Function {
@@ -728,6 +734,17 @@ impl VisitorMut for CurrentUserVariableToSessionUserFunctionCallVisitor {
                 .find(|(name, _)| *name == lower)
             {
                 *expr = empty_function_call(target);
+            } else if BARE_IDENTIFIER_TO_KEYWORD.contains(&lower.as_str()) {
+                *expr = Expr::Function(Function {
+                    name: ObjectName::from(vec![Ident::new(lower)]),
+                    args: FunctionArguments::None,
+                    uses_odbc_syntax: false,
+                    parameters: FunctionArguments::None,
+                    filter: None,
+                    null_treatment: None,
+                    over: None,
+                    within_group: vec![],
+                });
             }
         }
 
@@ -1685,15 +1702,14 @@ mod tests {
         let rules: Vec<Arc<dyn SqlStatementRewriteRule>> =
             vec![Arc::new(CurrentUserVariableToSessionUserFunctionCall)];
 
-        // current_user -> session_user. `session_user` is a sqlparser-special
-        // keyword, so it must stay parenthesis-less to round-trip through the
-        // postgres dialect (re-parsed by DataFusion downstream).
-        assert_rewrite!(&rules, "SELECT current_user", "SELECT session_user");
-        assert_rewrite!(&rules, "SELECT CURRENT_USER", "SELECT session_user");
+        // current_user, session_user and user stay parenthesis-less keywords (the
+        // server replaces them with the connection's user).
+        assert_rewrite!(&rules, "SELECT current_user", "SELECT CURRENT_USER");
+        assert_rewrite!(&rules, "SELECT user, session_user", "SELECT user, SESSION_USER");
         assert_rewrite!(
             &rules,
             "SELECT is_null(current_user)",
-            "SELECT is_null(session_user)"
+            "SELECT is_null(CURRENT_USER)"
         );
 
         // current_catalog -> current_database. `current_database` is NOT a
@@ -2019,5 +2035,111 @@ mod tests {
             "SELECT relid::regclass::text",
             "SELECT relid::REGCLASS::TEXT"
         );
+    }
+}
+
+// Log Insight patch: PostgreSQL reads a scalar function in FROM as a one-row table whose one
+// column is named by the table alias (`string_to_array(current_setting('search_path'), ',') s`
+// in Grafana's schema lookup, then `s[i]`). DataFusion looks such a name up as a table
+// function and fails. Rewrite it to the derived table `(SELECT f(args) AS s) AS s`, for the
+// scalar functions clients use this way.
+#[derive(Debug)]
+pub struct ScalarFunctionInFrom;
+
+const SCALAR_FUNCTIONS_IN_FROM: &[&str] = &[
+    "string_to_array",
+    "current_setting",
+    "current_schemas",
+    "current_schema",
+    "current_database",
+    "regexp_split_to_array",
+];
+
+/// Table functions of one column whose alias names that column.
+const SET_FUNCTIONS_IN_FROM: &[&str] = &["generate_series", "generate_subscripts"];
+
+struct ScalarFunctionInFromVisitor;
+
+impl VisitorMut for ScalarFunctionInFromVisitor {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<Self::Break> {
+        let TableFactor::Table {
+            name,
+            alias,
+            args: Some(args),
+            with_ordinality: false,
+            ..
+        } = factor
+        else {
+            return ControlFlow::Continue(());
+        };
+        let Some(function) = name
+            .0
+            .last()
+            .and_then(|part| part.as_ident())
+            .map(|ident| ident.value.to_lowercase())
+        else {
+            return ControlFlow::Continue(());
+        };
+        // A set-returning function's alias also names its one column in PostgreSQL
+        // (`generate_series(1, 3) AS i`, then `s[i]`); DataFusion calls it `value`.
+        if SET_FUNCTIONS_IN_FROM.contains(&function.as_str()) {
+            if let Some(a) = alias
+                && a.columns.is_empty()
+            {
+                a.columns = vec![datafusion::sql::sqlparser::ast::TableAliasColumnDef {
+                    name: a.name.clone(),
+                    data_type: None,
+                }];
+            }
+            return ControlFlow::Continue(());
+        }
+        if !SCALAR_FUNCTIONS_IN_FROM.contains(&function.as_str()) {
+            return ControlFlow::Continue(());
+        }
+        let (table, column) = match alias {
+            Some(a) => (
+                a.name.clone(),
+                a.columns
+                    .first()
+                    .map(|c| c.name.clone())
+                    .unwrap_or_else(|| a.name.clone()),
+            ),
+            None => (Ident::new(&function), Ident::new(&function)),
+        };
+        let call = args
+            .args
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT {function}({call}) AS {column}");
+        let Ok(query) = datafusion::sql::sqlparser::parser::Parser::new(
+            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+        )
+        .try_with_sql(&sql)
+        .and_then(|mut p| p.parse_query()) else {
+            return ControlFlow::Continue(());
+        };
+        *factor = TableFactor::Derived {
+            lateral: false,
+            subquery: query,
+            alias: Some(datafusion::sql::sqlparser::ast::TableAlias {
+                explicit: true,
+                name: table,
+                columns: vec![],
+                at: None,
+            }),
+            sample: None,
+        };
+        ControlFlow::Continue(())
+    }
+}
+
+impl SqlStatementRewriteRule for ScalarFunctionInFrom {
+    fn rewrite(&self, mut s: Statement) -> Statement {
+        let _ = s.visit(&mut ScalarFunctionInFromVisitor);
+        s
     }
 }
