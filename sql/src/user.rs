@@ -82,7 +82,7 @@ fn with_user(statement: &Statement, user: &str) -> Option<Statement> {
     visitor.replaced.then_some(statement)
 }
 
-fn user_of(client: &(dyn ClientInfo + Send + Sync)) -> String {
+fn user_of<C: ClientInfo + ?Sized>(client: &C) -> String {
     client
         .metadata()
         .get(pgwire::api::METADATA_USER)
@@ -102,12 +102,7 @@ impl QueryHook for SessionUserHook {
         ctx: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        let user = client
-            .metadata()
-            .get(pgwire::api::METADATA_USER)
-            .cloned()
-            .unwrap_or_else(|| "loginsight".to_string());
-        let rewritten = with_user(statement, &user)?;
+        let rewritten = with_user(statement, &user_of(client))?;
         Some(
             async {
                 let frame = ctx.sql(&rewritten.to_string()).await.map_err(api)?;

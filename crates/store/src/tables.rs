@@ -88,13 +88,19 @@ CREATE TABLE IF NOT EXISTS pattern_state (
 );
 ";
 
-const STATS_SOURCE: &str = "(SELECT minute, service, level, CAST(sum(count) AS BIGINT) AS count, \
-     CAST(sum(bytes) AS BIGINT) AS bytes FROM stats GROUP BY minute, service, level) AS stats";
+/// `stats` as clients see it: the partial rows of each commit summed. The body names the stored
+/// table with its schema, so it reads the same whether or not a CTE of the same name shadows it.
+macro_rules! stats_summed {
+    () => {
+        "SELECT minute, service, level, CAST(sum(count) AS BIGINT) AS count, \
+         CAST(sum(bytes) AS BIGINT) AS bytes FROM main.stats GROUP BY minute, service, level"
+    };
+}
 
-/// `stats` as clients see it, for pushed-down queries: the CTE shadows the stored table of the
-/// same name, which its body names with its schema.
-const STATS_CTE: &str = "stats AS (SELECT minute, service, level, CAST(sum(count) AS BIGINT) AS count, \
-     CAST(sum(bytes) AS BIGINT) AS bytes FROM main.stats GROUP BY minute, service, level)";
+const STATS_SOURCE: &str = concat!("(", stats_summed!(), ") AS stats");
+
+/// `stats` for pushed-down queries: a CTE of the same name, shadowing the stored table.
+const STATS_CTE: &str = concat!("stats AS (", stats_summed!(), ")");
 
 impl Table {
     pub const ALL: [Table; 4] = [Table::Logs, Table::Stats, Table::Insights, Table::Patterns];

@@ -53,9 +53,13 @@ impl QueryPlanner for DuckQueryPlanner {
 
 /// Replaces each largest pushable subtree of `plan` by a [`DuckSubplan`] node.
 fn push_down(plan: LogicalPlan) -> Result<LogicalPlan> {
-    if let Some(tables) = pushable(&plan) {
+    if let Some((store, tables)) = pushable(&plan) {
         return Ok(LogicalPlan::Extension(Extension {
-            node: Arc::new(DuckSubplan { plan, tables }),
+            node: Arc::new(DuckSubplan {
+                plan,
+                tables,
+                store: SubplanStore(store),
+            }),
         }));
     }
     Ok(plan
@@ -63,9 +67,9 @@ fn push_down(plan: LogicalPlan) -> Result<LogicalPlan> {
         .data)
 }
 
-/// The tables a subtree reads, if DuckDB can answer all of it: every node and expression
-/// passes [`check`], and every leaf is a table of one store.
-fn pushable(plan: &LogicalPlan) -> Option<Vec<Table>> {
+/// The store and the tables a subtree reads, if DuckDB can answer all of it: every node and
+/// expression passes [`check`], and every leaf is a table of that one store.
+fn pushable(plan: &LogicalPlan) -> Option<(StoreRef, Vec<Table>)> {
     let mut tables = Vec::new();
     let mut store: Option<StoreRef> = None;
     let mut ok = true;
@@ -98,7 +102,7 @@ fn pushable(plan: &LogicalPlan) -> Option<Vec<Table>> {
         Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
     });
     // Subqueries inside expressions are plans of their own, which the checker refused.
-    (ok && store.is_some()).then_some(tables)
+    store.filter(|_| ok).map(|store| (store, tables))
 }
 
 fn duck_table(scan: &datafusion::logical_expr::TableScan) -> Option<Arc<DuckTable>> {
@@ -114,6 +118,32 @@ fn duck_table(scan: &datafusion::logical_expr::TableScan) -> Option<Arc<DuckTabl
 struct DuckSubplan {
     plan: LogicalPlan,
     tables: Vec<Table>,
+    store: SubplanStore,
+}
+
+/// The store a subplan runs in. Logical nodes must compare and hash; a store is itself, and
+/// any two subplans over one store are alike in it.
+#[derive(Debug, Clone)]
+struct SubplanStore(StoreRef);
+
+impl PartialEq for SubplanStore {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SubplanStore {}
+
+impl std::hash::Hash for SubplanStore {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        Arc::as_ptr(&self.0).hash(state);
+    }
+}
+
+impl PartialOrd for SubplanStore {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        (self == other).then_some(std::cmp::Ordering::Equal)
+    }
 }
 
 impl UserDefinedLogicalNodeCore for DuckSubplan {
@@ -161,24 +191,11 @@ impl ExtensionPlanner for SubplanPlanner {
         let Some(sub) = node.as_any().downcast_ref::<DuckSubplan>() else {
             return Ok(None);
         };
-        let mut store = None;
-        let _ = sub.plan.apply(|n| {
-            if let LogicalPlan::TableScan(scan) = n
-                && let Some(table) = duck_table(scan)
-            {
-                store = Some(table.store().clone());
-                return Ok(datafusion::common::tree_node::TreeNodeRecursion::Stop);
-            }
-            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
-        });
-        let Some(store) = store else {
-            return datafusion::common::internal_err!("a DuckDB subplan without a store table");
-        };
         let rewritten = render::for_duckdb(&sub.plan)?;
         let sql = render::to_sql(&rewritten)?;
         let schema = Arc::new(sub.plan.schema().as_arrow().clone());
         let exec = exec::DuckSqlExec::new(
-            store,
+            sub.store.0.clone(),
             sub.tables.clone(),
             rewritten,
             sql,

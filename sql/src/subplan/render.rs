@@ -176,13 +176,10 @@ fn rewrite_expr(expr: Expr) -> Result<Transformed<Expr>> {
 }
 
 fn duck_literal(value: &ScalarValue) -> Option<Expr> {
-    let micros = |v: i64, per_us: i64, us_per: i64| (v / per_us).checked_mul(us_per);
     let timestamp = |us: Option<i64>| lit(ScalarValue::TimestampMicrosecond(us, None));
     Some(match value {
-        ScalarValue::TimestampSecond(v, Some(_)) | ScalarValue::TimestampSecond(v, None) => {
-            timestamp(v.and_then(|v| micros(v, 1, 1_000_000)))
-        }
-        ScalarValue::TimestampMillisecond(v, _) => timestamp(v.and_then(|v| micros(v, 1, 1_000))),
+        ScalarValue::TimestampSecond(v, _) => timestamp(v.and_then(|v| v.checked_mul(1_000_000))),
+        ScalarValue::TimestampMillisecond(v, _) => timestamp(v.and_then(|v| v.checked_mul(1_000))),
         ScalarValue::TimestampMicrosecond(v, Some(_)) => timestamp(*v),
         ScalarValue::TimestampNanosecond(v, _) => timestamp(v.map(|v| v / 1_000)),
         ScalarValue::Float64(Some(v)) => cast(lit(format!("{v:?}")), DataType::Float64),
