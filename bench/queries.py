@@ -138,6 +138,7 @@ def make_data(work, scale):
     out = work / f"logs-{BASE_LINES}-x{scale}.ndjson"
     if not out.exists():
         con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false")
         parts = " UNION ALL ".join(
             f"SELECT strftime(CAST(timestamp AS TIMESTAMP) + INTERVAL {2 * i} HOUR, '%Y-%m-%dT%H:%M:%S.%gZ') "
             f"AS timestamp, level, service, host, message, trace_id FROM b"
