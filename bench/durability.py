@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -23,20 +22,10 @@ import urllib.request
 
 import psycopg
 
+from server import start_server
+
 LINES = 5000
 
-
-def start(binary, data_dir):
-    proc = subprocess.Popen(
-        [binary, "serve", "--data-dir", data_dir, "--http-addr", "127.0.0.1:0", "--pg-addr",
-         "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    for line in proc.stdout:
-        if line.startswith("loginsight ready"):
-            fields = dict(f.split("=", 1) for f in line.split()[2:])
-            return proc, fields["http"], fields["pg"]
-    raise RuntimeError("server exited before it was ready")
 
 
 def body(request):
@@ -54,7 +43,7 @@ def main():
     p.add_argument("--seconds", type=float, default=4.0, help="load before the kill")
     a = p.parse_args()
     data_dir = tempfile.mkdtemp(prefix="li-durability-")
-    proc, http, _ = start(a.loginsight, data_dir)
+    proc, http, _ = start_server(a.loginsight, data_dir)
     acked, lock, stop = [], threading.Lock(), threading.Event()
     counter = iter(range(1_000_000))
 
@@ -81,7 +70,7 @@ def main():
     stop.set()
     for t in threads:
         t.join()
-    proc, _, pg = start(a.loginsight, data_dir)
+    proc, _, pg = start_server(a.loginsight, data_dir)
     try:
         host, port = pg.rsplit(":", 1)
         with psycopg.connect(host=host, port=port, user="loginsight", dbname="loginsight", autocommit=True) as conn:

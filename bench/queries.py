@@ -36,6 +36,8 @@ from pathlib import Path
 import duckdb
 import psycopg
 
+from server import start_server
+
 HERE = Path(__file__).resolve().parent
 GENLOGS = HERE.parent.parent / "shared" / "genlogs.py"
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -149,18 +151,6 @@ def make_data(work, scale):
         con.close()
     return out
 
-
-def start_server(binary, data_dir):
-    proc = subprocess.Popen(
-        [binary, "serve", "--data-dir", str(data_dir), "--http-addr", "127.0.0.1:0", "--pg-addr",
-         "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    for line in proc.stdout:
-        if line.startswith("loginsight ready"):
-            fields = dict(f.split("=", 1) for f in line.split()[2:])
-            return proc, fields["http"], fields["pg"]
-    raise RuntimeError("server exited before it was ready")
 
 
 def run_loginsight(binary, data, rows, work, qs):
