@@ -13,7 +13,6 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{Query, SetExpr, Statement};
 use datafusion::sql::sqlparser::parser::ParserError;
 use datafusion_postgres::DfSessionService;
-use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use datafusion_postgres::hooks::{HookClient, QueryHook};
@@ -40,7 +39,7 @@ use pgwire::messages::simplequery::Query as QueryMessage;
 use tokio::sync::Notify;
 
 use crate::access::{Access, Gauge, Startup};
-use crate::cursor::DeclareHook;
+use crate::cursor::{self, CursorHook};
 use crate::params::OidAwareParser;
 use crate::session::{SessionHook, no_rows_plan};
 use crate::user::SessionUserHook;
@@ -66,8 +65,7 @@ impl Handlers {
             // First, so nothing after it ever sees a statement that writes.
             Arc::new(ReadOnlyHook),
             Arc::new(SessionHook),
-            Arc::new(DeclareHook),
-            Arc::new(CursorStatementHook),
+            Arc::new(CursorHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
             // Last: only queries are left, and it plans those that name the user.
@@ -293,6 +291,26 @@ impl ExtendedQueryHandler for Guarded {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        // A FETCH's rows are encoded in its portal's result format, which the hooks that
+        // `datafusion-postgres` calls are not given.
+        if let (
+            _,
+            Some((
+                Statement::Fetch {
+                    name, direction, ..
+                },
+                _,
+            )),
+        ) = &portal.statement.statement
+        {
+            return cursor::fetch(
+                client,
+                &name.value,
+                direction,
+                Some(&portal.result_column_format),
+            )
+            .await;
+        }
         ExtendedQueryHandler::do_query(&self.inner, client, portal, max_rows).await
     }
 }
@@ -313,7 +331,8 @@ fn refuse(statement: &Statement) -> Option<PgWireResult<()>> {
         | Statement::Commit { .. }
         | Statement::Rollback { .. }
         | Statement::Declare { .. }
-        | Statement::Fetch { .. }
+        // `FETCH … INTO table` would write.
+        | Statement::Fetch { into: None, .. }
         | Statement::Close { .. }
         | Statement::Deallocate { .. }
         | Statement::Discard { .. }

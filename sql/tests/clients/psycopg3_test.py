@@ -96,11 +96,14 @@ def check_types_row(row, desc):
     eq(oids, [23, 20, 701, 25, 25, 16], "column type OIDs")
 
 
-def subcheck_named_cursor(with_params):
-    """DECLARE ... CURSOR (extended protocol), Describe portal, FETCH FORWARD, CLOSE."""
+def subcheck_named_cursor(with_params, binary=False):
+    """DECLARE ... CURSOR (extended protocol), Describe portal, FETCH FORWARD, CLOSE.
+
+    With `binary`, each FETCH is sent with the extended protocol asking for binary results:
+    its Describe must give the cursor's columns, and its rows must come in binary."""
     conn = psycopg.connect(**conninfo())
     try:
-        with conn.cursor(name="li_cur") as cur:
+        with conn.cursor(name="li_cur", binary=binary) as cur:
             cur.itersize = 1
             if with_params:
                 cur.execute(PARAM_SQL, ("checkout", T0))
@@ -110,7 +113,11 @@ def subcheck_named_cursor(with_params):
             assert desc is not None and [d.name for d in desc] == ["ts", "level", "service", "host", "message"], (
                 f"cursor description after DECLARE (from Describe portal) is {desc!r}"
             )
-            check_param_rows(cur.fetchall())
+            first = cur.fetchone()
+            rows = [first] + cur.fetchall()
+            check_param_rows(rows)
+            if binary:
+                eq(cur.pgresult.fformat(0), 1, "format of the FETCH result's ts column (1 = binary)")
         conn.commit()
     finally:
         conn.close()
@@ -119,6 +126,7 @@ def subcheck_named_cursor(with_params):
 SUBCHECKS = {
     "named_cursor_params": lambda: subcheck_named_cursor(True),
     "named_cursor_plain": lambda: subcheck_named_cursor(False),
+    "named_cursor_binary": lambda: subcheck_named_cursor(True, binary=True),
 }
 
 
@@ -328,6 +336,7 @@ def main():
     # whole interpreter on the FETCH that follows, which must not take the other checks along.
     c.check("server_side_named_cursor", lambda: run_subcheck("named_cursor_params"))
     c.check("server_side_named_cursor_no_params", lambda: run_subcheck("named_cursor_plain"))
+    c.check("server_side_named_cursor_binary", lambda: run_subcheck("named_cursor_binary"))
 
     c.check("discard_all", raw("DISCARD ALL"))
     c.check("reset_all", raw("RESET ALL"))
