@@ -65,8 +65,9 @@ def iso(t):
 
 
 def queries(scale):
-    """The issue's six queries and the overview dashboard's panels after Grafana's macro
-    expansion (time range: the newest two hours; $__interval: 1 minute; $service: all)."""
+    """The issue's six queries, the overview dashboard's panels after Grafana's macro
+    expansion (time range: the newest two hours; $__interval: 1 minute; $service: all) and
+    the TUI's views."""
     end = START + SPAN * scale
     frm, to = iso(end - SPAN), iso(end)
     tf = lambda col: f"{col} BETWEEN '{frm}' AND '{to}'"
@@ -115,6 +116,27 @@ def queries(scale):
             "panel: logs",
             "SELECT ts AS \"time\", message, level, service, host, trace_id, pattern_id FROM logs "
             f"WHERE {tf('ts')} AND service IN ({services}) AND message ILIKE '%%' ORDER BY ts DESC LIMIT 500",
+        ),
+        # The TUI's three views as crates/tui/src/db.rs sends them unfiltered, `now()` being
+        # the data's end (the data lies in the past).
+        (
+            "tui: logs",
+            "SELECT CAST(ts AS TEXT) AS ts_text, level, service, host, message FROM logs "
+            "ORDER BY ts DESC LIMIT 300",
+        ),
+        (
+            "tui: patterns, 1 h",
+            "SELECT pattern_id, service, level, template, count, CAST(first_seen AS TEXT) AS first_seen_text, "
+            "CAST(last_seen AS TEXT) AS last_seen_text, example, "
+            f"first_seen >= TIMESTAMPTZ '{to}' - INTERVAL '1 hour' AS is_new FROM patterns "
+            f"WHERE last_seen >= TIMESTAMPTZ '{to}' - INTERVAL '1 hour' ORDER BY count DESC LIMIT 300",
+        ),
+        (
+            "tui: error rates, 1 h",
+            "SELECT service, CAST(minute AS TEXT) AS minute_text, "
+            "sum(CASE WHEN level IN ('ERROR', 'FATAL') THEN count ELSE 0 END) AS errors, sum(count) AS total "
+            f"FROM stats WHERE minute >= TIMESTAMPTZ '{to}' - INTERVAL '1 hour' GROUP BY service, minute "
+            "ORDER BY service",
         ),
     ]
 
