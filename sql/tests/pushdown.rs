@@ -229,6 +229,42 @@ const QUERIES: &[(&str, bool)] = &[
         "SELECT l.service, count(*) FROM logs l WHERE l.level = 'WARN' GROUP BY l.service ORDER BY 1",
         true,
     ),
+    // Grafana's `$service` variable: `IN (SELECT …)`, which DataFusion plans as a semi join,
+    // goes to DuckDB whole, over one table or two.
+    (
+        "SELECT floor(extract(epoch from minute)/60)*60 AS \"time\", level AS metric, sum(count) AS value \
+         FROM stats WHERE minute BETWEEN '2024-05-01T12:00:00Z' AND '2024-05-01T13:00:00Z' \
+         AND service IN (SELECT DISTINCT service FROM stats) GROUP BY 1, 2 ORDER BY 1, 2",
+        true,
+    ),
+    (
+        "SELECT ts AS \"time\", message, level, service FROM logs \
+         WHERE service IN (SELECT DISTINCT service FROM stats WHERE level = 'FATAL') \
+         AND message ILIKE '%%' ORDER BY ts DESC, message, service, level LIMIT 50",
+        true,
+    ),
+    // `NULL` keys: a row whose host is `NULL` matches nothing, even against a set holding `NULL`.
+    (
+        "SELECT level, count(*) FROM logs WHERE host IN (SELECT host FROM logs WHERE level = 'WARN') \
+         GROUP BY level ORDER BY level",
+        true,
+    ),
+    (
+        "SELECT count(*) FROM logs WHERE host IN (SELECT host FROM logs WHERE host IS NULL)",
+        true,
+    ),
+    // Two keys, or `NOT IN` (null-aware), stay a join in DataFusion over pushed sides.
+    (
+        "SELECT count(*) FROM logs WHERE service NOT IN (SELECT service FROM logs WHERE level = 'FATAL')",
+        false,
+    ),
+    // The TUI's views: casts to text stay here, above a sort and limit that DuckDB runs.
+    (
+        "SELECT pattern_id, service, level, template, count, CAST(first_seen AS TEXT) AS f, \
+         first_seen >= TIMESTAMPTZ '2024-05-01T12:30:00Z' AS is_new FROM patterns \
+         WHERE last_seen >= TIMESTAMPTZ '2024-05-01T12:00:00Z' ORDER BY count DESC, template, service, level LIMIT 20",
+        false,
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread")]
@@ -292,6 +328,13 @@ async fn newest_first_reads_only_the_newest_window() {
     let reference = sql::session_context_options(store.clone(), None, None, false).unwrap();
     let plan = explain(&pushed, "SELECT * FROM logs ORDER BY ts DESC LIMIT 100").await;
     assert!(plan.contains("newest first"), "{plan}");
+    // So is the TUI's, whose cast of `ts` to text DataFusion computes above the pushed limit.
+    let tui = "SELECT CAST(ts AS TEXT) AS t, level, service, message FROM logs ORDER BY ts DESC LIMIT 300";
+    let plan = explain(&pushed, tui).await;
+    assert!(
+        plan.contains("newest first") && !plan.contains("SortExec"),
+        "{plan}"
+    );
     // The windows must give way to the whole table when they hold too few rows: 1,200 rows
     // over about 70 minutes, so 1,000 rows need more than the last hour.
     for (limit, filter) in [

@@ -140,6 +140,11 @@ pub(super) fn expr_ok(expr: &Expr, schema: &DFSchema) -> bool {
         Expr::Cast(c) => cast_ok(&c.expr, c.field.data_type(), schema),
         Expr::TryCast(c) => cast_ok(&c.expr, c.field.data_type(), schema),
         Expr::ScalarFunction(f) => function_ok(f, schema),
+        // Only the form `prepare` writes for a semi join; the subquery's own plan is checked
+        // where the tables are collected (`pushable`).
+        Expr::InSubquery(s) => {
+            !s.negated && matches!(s.expr.as_ref(), Expr::Column(_)) && expr_ok(&s.expr, schema)
+        }
         _ => false,
     }
 }

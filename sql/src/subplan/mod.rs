@@ -7,6 +7,12 @@
 //! subtree unparsed into DuckDB SQL ([`render`]) and run there, so aggregation, sorting and
 //! limits happen where the data is, and only the result crosses into DataFusion.
 //!
+//! Before the search, two rewrites give DuckDB more of the plan ([`prepare`]): a semi join
+//! of two pushable sides (DataFusion's form of `x IN (SELECT …)`, which every Grafana panel
+//! with a `$service` variable sends) becomes an `IN` subquery again, and a sort under a
+//! projection DuckDB cannot compute (a cast to text) moves below it, so the sort and its
+//! limit run in DuckDB and only the kept rows are projected here.
+//!
 //! Client text never reaches DuckDB: the SQL is printed by DataFusion's unparser from a plan
 //! that DataFusion built and validated over our registered tables, and runs on connections
 //! that can read no file and change no setting (see `store::Store::open`).
@@ -20,11 +26,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::catalog::default_table_source::source_as_provider;
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DFSchemaRef, Result};
+use datafusion::common::{DFSchemaRef, JoinType, NullEquality, Result, Spans};
 use datafusion::execution::context::{QueryPlanner, SessionState};
+use datafusion::logical_expr::expr::InSubquery;
 use datafusion::logical_expr::{
-    Expr, Extension, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
+    Expr, Extension, Filter, Join, LogicalPlan, Projection, Sort, SortExpr, Subquery,
+    UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
 };
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
@@ -44,7 +53,7 @@ impl QueryPlanner for DuckQueryPlanner {
         logical_plan: &LogicalPlan,
         session_state: &SessionState,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let plan = push_down(logical_plan.clone())?;
+        let plan = push_down(prepare(logical_plan.clone())?)?;
         DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(SubplanPlanner)])
             .create_physical_plan(&plan, session_state)
             .await
@@ -67,31 +76,151 @@ fn push_down(plan: LogicalPlan) -> Result<LogicalPlan> {
         .data)
 }
 
+/// The plan with semi joins of pushable sides written as `IN` subqueries, and sorts moved
+/// below projections that DuckDB cannot compute (see the module comment).
+fn prepare(plan: LogicalPlan) -> Result<LogicalPlan> {
+    Ok(plan
+        .transform_up(|node| {
+            let rewritten = match &node {
+                LogicalPlan::Join(join) => semi_join_as_in(join)?,
+                LogicalPlan::Sort(sort) => sort_below_projection(sort)?,
+                _ => None,
+            };
+            Ok(match rewritten {
+                Some(plan) => Transformed::yes(plan),
+                None => Transformed::no(node),
+            })
+        })?
+        .data)
+}
+
+/// `left SEMI JOIN right ON l = r` as `left WHERE l IN (SELECT r FROM right)`, when DuckDB can
+/// answer both sides from one store. In a filter the two agree on every row: a `NULL` key
+/// matches nothing in the join, and `NULL IN (…)` (or a miss against a set holding `NULL`)
+/// is `NULL`, which the filter drops. Only this form is produced, so DataFusion never has to
+/// execute an `IN` subquery: the whole filter is pushed.
+fn semi_join_as_in(join: &Join) -> Result<Option<LogicalPlan>> {
+    let [(left_key @ Expr::Column(_), right_key @ Expr::Column(_))] = join.on.as_slice() else {
+        return Ok(None);
+    };
+    let plain = join.join_type == JoinType::LeftSemi
+        && join.filter.is_none()
+        && join.null_equality == NullEquality::NullEqualsNothing
+        && !join.null_aware;
+    if !plain {
+        return Ok(None);
+    }
+    let (Some((left, _)), Some((right, _))) = (pushable(&join.left), pushable(&join.right)) else {
+        return Ok(None);
+    };
+    if !Arc::ptr_eq(&left, &right) {
+        return Ok(None);
+    }
+    let keys = Projection::try_new(vec![right_key.clone()], join.right.clone())?;
+    let subquery = Subquery {
+        subquery: Arc::new(LogicalPlan::Projection(keys)),
+        outer_ref_columns: Vec::new(),
+        spans: Spans::new(),
+    };
+    let predicate = Expr::InSubquery(InSubquery::new(Box::new(left_key.clone()), subquery, false));
+    Ok(Some(LogicalPlan::Filter(Filter::try_new(
+        predicate,
+        join.left.clone(),
+    )?)))
+}
+
+/// `Sort(Projection(input))` as `Projection(Sort(input))` when the projection is not
+/// pushable and passes every sort key through as a column of its input. A projection
+/// computes each row from that row alone, so it commutes with the sort (and with the
+/// sort's limit); volatile projections are left where they are.
+fn sort_below_projection(sort: &Sort) -> Result<Option<LogicalPlan>> {
+    let LogicalPlan::Projection(projection) = sort.input.as_ref() else {
+        return Ok(None);
+    };
+    let projected = LogicalPlan::Projection(projection.clone());
+    if check::node_exprs_ok(&projected) || projection.expr.iter().any(Expr::is_volatile) {
+        return Ok(None);
+    }
+    let mut keys = Vec::with_capacity(sort.expr.len());
+    for key in &sort.expr {
+        let Expr::Column(column) = &key.expr else {
+            return Ok(None);
+        };
+        let Some(index) = projection.schema.maybe_index_of_column(column) else {
+            return Ok(None);
+        };
+        let Expr::Column(source) = projection.expr[index].clone().unalias() else {
+            return Ok(None);
+        };
+        keys.push(SortExpr::new(
+            Expr::Column(source),
+            key.asc,
+            key.nulls_first,
+        ));
+    }
+    let sorted = LogicalPlan::Sort(Sort {
+        expr: keys,
+        input: projection.input.clone(),
+        fetch: sort.fetch,
+    });
+    Ok(Some(LogicalPlan::Projection(
+        Projection::try_new_with_schema(
+            projection.expr.clone(),
+            Arc::new(sorted),
+            projection.schema.clone(),
+        )?,
+    )))
+}
+
 /// The store and the tables a subtree reads, if DuckDB can answer all of it: every node and
-/// expression passes [`check`], and every leaf is a table of that one store.
+/// expression passes [`check`], every leaf is a table of that one store, and so is every
+/// leaf of the `IN` subqueries that [`prepare`] wrote.
 fn pushable(plan: &LogicalPlan) -> Option<(StoreRef, Vec<Table>)> {
     let mut tables = Vec::new();
     let mut store: Option<StoreRef> = None;
     let mut ok = true;
     let mut aggregates = 0;
+    let same_store = |other: &StoreRef, store: &mut Option<StoreRef>| match store {
+        Some(s) => Arc::ptr_eq(s, other),
+        None => {
+            *store = Some(other.clone());
+            true
+        }
+    };
     let _ = plan.apply(|node| {
         // The unparser writes an aggregate over an aggregate (DataFusion's rewrite of
         // `count(DISTINCT x)`) as one SELECT naming the inner aliases; only the inner one is
-        // pushed. A pushable plan is a chain (no joins or unions), so a count suffices.
+        // pushed. A pushable plan is a chain (no joins or unions), so a count suffices; an
+        // `IN` subquery is a plan of its own, counted on its own.
         if matches!(node, LogicalPlan::Aggregate(_)) {
             aggregates += 1;
         }
         if !check::node_exprs_ok(node) || aggregates > 1 {
             ok = false;
-            return Ok(datafusion::common::tree_node::TreeNodeRecursion::Stop);
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        for expr in node.expressions() {
+            let _ = expr.apply(|e| {
+                if let Expr::InSubquery(sub) = e {
+                    match pushable(&sub.subquery.subquery) {
+                        Some((s, t)) if sub.subquery.outer_ref_columns.is_empty() => {
+                            ok &= same_store(&s, &mut store);
+                            for table in t {
+                                if !tables.contains(&table) {
+                                    tables.push(table);
+                                }
+                            }
+                        }
+                        _ => ok = false,
+                    }
+                }
+                Ok(TreeNodeRecursion::Continue)
+            });
         }
         if let LogicalPlan::TableScan(scan) = node {
             match duck_table(scan) {
                 Some(table) => {
-                    match &store {
-                        Some(s) if !Arc::ptr_eq(s, table.store()) => ok = false,
-                        _ => store = Some(table.store().clone()),
-                    }
+                    ok &= same_store(table.store(), &mut store);
                     if !tables.contains(&table.table()) {
                         tables.push(table.table());
                     }
@@ -99,9 +228,12 @@ fn pushable(plan: &LogicalPlan) -> Option<(StoreRef, Vec<Table>)> {
                 None => ok = false,
             }
         }
-        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+        Ok(if ok {
+            TreeNodeRecursion::Continue
+        } else {
+            TreeNodeRecursion::Stop
+        })
     });
-    // Subqueries inside expressions are plans of their own, which the checker refused.
     store.filter(|_| ok).map(|store| (store, tables))
 }
 

@@ -137,7 +137,8 @@ pub(super) fn to_sql(plan: &LogicalPlan) -> Result<String> {
 fn rewrite_expr(expr: Expr) -> Result<Transformed<Expr>> {
     Ok(match expr {
         // A pushed plan is a chain over one table (no joins), so every column name is
-        // unique and resolves without its qualifier. The unparser wraps some nodes into
+        // unique and resolves without its qualifier; inside an `IN` subquery, SQL resolves a
+        // bare name in the subquery's own tables first. The unparser wraps some nodes into
         // derived tables (`derived_sort`, `derived_projection`) but keeps the original
         // qualifiers, which DuckDB cannot resolve there.
         Expr::Column(c) if c.relation.is_some() => {
@@ -152,6 +153,10 @@ fn rewrite_expr(expr: Expr) -> Result<Transformed<Expr>> {
         }
         Expr::TryCast(c) if matches!(c.field.data_type(), DataType::Timestamp(..)) => {
             Transformed::yes(*c.expr)
+        }
+        Expr::InSubquery(mut sub) => {
+            sub.subquery.subquery = Arc::new(for_duckdb(&sub.subquery.subquery)?);
+            Transformed::yes(Expr::InSubquery(sub))
         }
         Expr::Like(like) if like.case_insensitive => {
             let pattern = match like.pattern.as_ref() {
