@@ -377,7 +377,6 @@ async fn pushed_sql_cannot_touch_files() {
     let (_dir, store) = store();
     // The store's connections refuse file access whatever SQL reaches them.
     let result = store.query(
-        &[store::Table::Logs],
         "SELECT * FROM read_csv('/etc/passwd')",
         &Arc::new(arrow::datatypes::Schema::empty()),
         &mut |_| true,
@@ -388,7 +387,6 @@ async fn pushed_sql_cannot_touch_files() {
         "{err}"
     );
     let result = store.query(
-        &[store::Table::Logs],
         "COPY logs TO '/tmp/out.csv'",
         &Arc::new(arrow::datatypes::Schema::empty()),
         &mut |_| true,

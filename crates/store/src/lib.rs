@@ -74,6 +74,10 @@ pub struct Store {
     writer: Mutex<Connection>,
     /// Only cloned from, so opening a reader never waits for a commit in progress.
     seed: Mutex<Connection>,
+    /// Reader connections kept between queries, each with its `stats` view (see [`Reader`]).
+    readers: Mutex<Vec<Connection>>,
+    /// `CREATE TEMP VIEW stats …` for a new reader, naming the stored table by its catalog.
+    stats_view: String,
     /// Random id of this database, the prefix of its event ids.
     instance: String,
     /// Next analysis-queue sequence number; only advanced under the writer lock.
@@ -84,6 +88,38 @@ pub struct Store {
 }
 
 pub type StoreRef = Arc<Store>;
+
+/// Readers kept at most: the SQL endpoint's concurrent queries rarely exceed it, and a
+/// connection beyond it is closed rather than kept.
+const KEPT_READERS: usize = 16;
+
+/// A reader connection, given back to the store when dropped.
+struct Reader<'a> {
+    store: &'a Store,
+    conn: Option<Connection>,
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        let mut kept = self.store.readers.lock().unwrap_or_else(|p| p.into_inner());
+        // A statement that failed may have left a transaction open; such a connection is
+        // closed, not kept.
+        if kept.len() < KEPT_READERS && conn.is_autocommit() {
+            kept.push(conn);
+        }
+    }
+}
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -139,11 +175,15 @@ impl Store {
         // all, can neither read nor write files (`read_csv`, `COPY … TO`, `ATTACH`, extension
         // loading), and no statement can change that back. The store itself needs neither.
         conn.execute_batch("SET enable_external_access = false; SET lock_configuration = true;")?;
+        let catalog: String = conn.query_row("SELECT current_database()", [], |r| r.get(0))?;
+        let stats_view = tables::stats_view(&catalog);
         let seed = conn.try_clone()?;
         Ok(Store {
             path,
             writer: Mutex::new(conn),
             seed: Mutex::new(seed),
+            readers: Mutex::new(Vec::new()),
+            stats_view,
             instance,
             next_seq: AtomicU64::new(next_seq),
             newest_ts: AtomicI64::new(newest_ts.unwrap_or(i64::MIN)),
@@ -166,10 +206,27 @@ impl Store {
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A new connection for one reader.
-    fn reader(&self) -> Result<Connection> {
-        let seed = self.seed.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(seed.try_clone()?)
+    /// A reader connection: a kept one, or a new one. Each names `stats` (the summed
+    /// partials, as clients see the table) with a temporary view, which DuckDB inlines into
+    /// every query like a derived table: filters on `minute` and `service` reach the stored
+    /// table, which a common table expression, materialized when named twice, would stop.
+    fn reader(&self) -> Result<Reader<'_>> {
+        let kept = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match kept {
+            Some(conn) => conn,
+            None => {
+                let conn = {
+                    let seed = self.seed.lock().unwrap_or_else(|p| p.into_inner());
+                    seed.try_clone()?
+                };
+                conn.execute_batch(&self.stats_view)?;
+                conn
+            }
+        };
+        Ok(Reader {
+            store: self,
+            conn: Some(conn),
+        })
     }
 
     /// Writes a group commit in one transaction: either everything in it is durable when this
@@ -249,12 +306,12 @@ impl Store {
 
     /// The oldest `max` events of the analysis queue, in order.
     pub fn queue_head(&self, max: usize) -> Result<Vec<QueuedEvent>> {
-        queue::head(&self.reader()?, &self.instance, max)
+        queue::head(&*self.reader()?, &self.instance, max)
     }
 
     /// Events waiting in the analysis queue.
     pub fn queue_len(&self) -> Result<u64> {
-        queue::len(&self.reader()?)
+        queue::len(&*self.reader()?)
     }
 
     /// Removes handled events from the analysis queue.
@@ -317,13 +374,12 @@ impl Store {
     }
 
     /// Runs one read-only query that the SQL endpoint generated from a validated DataFusion
-    /// plan over `tables`, handing each batch, cast to `schema`, to `sink` until the result
-    /// ends or `sink` returns `false`. The tables are named as clients see them; where that
-    /// differs from the stored table (`stats`), a CTE of that name comes first. Only `SELECT`
-    /// text is accepted, and the connection can touch no file. Blocking.
+    /// plan over the tables clients see, handing each batch, cast to `schema`, to `sink` until
+    /// the result ends or `sink` returns `false`. Where a table as clients see it differs from
+    /// the stored one (`stats`), the reader's view of that name stands in. Only `SELECT` text
+    /// is accepted, and the connection can touch no file. Blocking.
     pub fn query(
         &self,
-        tables: &[Table],
         select: &str,
         schema: &SchemaRef,
         sink: &mut dyn FnMut(RecordBatch) -> bool,
@@ -335,19 +391,10 @@ impl Store {
         {
             return Err(StoreError::NotAQuery(select.chars().take(60).collect()));
         }
-        let ctes: Vec<&str> = Table::ALL
-            .iter()
-            .filter(|t| tables.contains(t))
-            .filter_map(|t| t.cte())
-            .collect();
-        let sql = if ctes.is_empty() {
-            select.to_string()
-        } else {
-            format!("WITH {} {select}", ctes.join(", "))
-        };
+        let sql = select;
         tracing::debug!(sql, "duckdb query");
         let conn = self.reader()?;
-        let mut stmt = conn.prepare(&sql)?;
+        let mut stmt = conn.prepare(sql)?;
         let _ = stmt.stream_arrow([])?;
         while let Some(array) = stmt.step()? {
             if array.num_columns() != schema.fields().len() {

@@ -99,8 +99,15 @@ macro_rules! stats_summed {
 
 const STATS_SOURCE: &str = concat!("(", stats_summed!(), ") AS stats");
 
-/// `stats` for pushed-down queries: a CTE of the same name, shadowing the stored table.
-const STATS_CTE: &str = concat!("stats AS (", stats_summed!(), ")");
+/// `stats` for pushed-down queries: a temporary view of the same name on each reader
+/// connection, shadowing the stored table (a temporary object is found before `main`'s).
+pub(crate) fn stats_view(catalog: &str) -> String {
+    let quoted = format!("\"{}\"", catalog.replace('"', "\"\""));
+    format!(
+        "CREATE TEMP VIEW stats AS {}",
+        stats_summed!().replace("FROM main.stats", &format!("FROM {quoted}.main.stats"))
+    )
+}
 
 impl Table {
     pub const ALL: [Table; 4] = [Table::Logs, Table::Stats, Table::Insights, Table::Patterns];
@@ -122,16 +129,6 @@ impl Table {
             Table::Stats => model::schema::stats(),
             Table::Insights => model::schema::insights(),
             Table::Patterns => model::schema::patterns(),
-        }
-    }
-
-    /// The common table expression a pushed-down query needs before it can name this table
-    /// (`stats` as the summed partials, under its own name), or `None` when the stored table
-    /// is what clients see.
-    pub(crate) fn cte(self) -> Option<&'static str> {
-        match self {
-            Table::Stats => Some(STATS_CTE),
-            _ => None,
         }
     }
 

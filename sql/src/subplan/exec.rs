@@ -24,7 +24,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
-use store::{StoreRef, Table};
+use store::StoreRef;
 
 use super::render;
 
@@ -43,7 +43,6 @@ pub(super) struct Newest {
 #[derive(Debug)]
 pub(super) struct DuckSqlExec {
     store: StoreRef,
-    tables: Vec<Table>,
     /// The plan rewritten for DuckDB, kept for the windowed tries.
     plan: LogicalPlan,
     sql: String,
@@ -55,7 +54,6 @@ pub(super) struct DuckSqlExec {
 impl DuckSqlExec {
     pub(super) fn new(
         store: StoreRef,
-        tables: Vec<Table>,
         plan: LogicalPlan,
         sql: String,
         newest: Option<Newest>,
@@ -86,7 +84,6 @@ impl DuckSqlExec {
         );
         DuckSqlExec {
             store,
-            tables,
             plan,
             sql,
             newest,
@@ -138,7 +135,6 @@ impl ExecutionPlan for DuckSqlExec {
     ) -> Result<SendableRecordBatchStream> {
         let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
         let store = self.store.clone();
-        let tables = self.tables.clone();
         let schema = self.schema.clone();
         let sql = self.sql.clone();
         let windows = match (&self.newest, store.newest_ts()) {
@@ -150,7 +146,7 @@ impl ExecutionPlan for DuckSqlExec {
                 let _ = tx.blocking_send(Err(err));
             };
             if let Some((fetch, newest_ts, plan)) = windows {
-                match newest_first(&store, &tables, &plan, &schema, fetch, newest_ts) {
+                match newest_first(&store, &plan, &schema, fetch, newest_ts) {
                     Ok(Some(batches)) => {
                         for batch in batches {
                             if tx.blocking_send(Ok(batch)).is_err() {
@@ -163,7 +159,7 @@ impl ExecutionPlan for DuckSqlExec {
                     Err(err) => return fail(err),
                 }
             }
-            let result = store.query(&tables, &sql, &schema, &mut |batch| {
+            let result = store.query(&sql, &schema, &mut |batch| {
                 // A closed channel means the query finished early (LIMIT, cancel): stop.
                 tx.blocking_send(Ok(batch)).is_ok()
             });
@@ -184,7 +180,6 @@ impl ExecutionPlan for DuckSqlExec {
 /// The answer from the first window before `newest_ts` that holds `fetch` rows, if any does.
 fn newest_first(
     store: &StoreRef,
-    tables: &[Table],
     plan: &LogicalPlan,
     schema: &SchemaRef,
     fetch: usize,
@@ -196,7 +191,7 @@ fn newest_first(
         let mut batches = Vec::new();
         let mut rows = 0;
         store
-            .query(tables, &sql, schema, &mut |batch| {
+            .query(&sql, schema, &mut |batch| {
                 rows += batch.num_rows();
                 batches.push(batch);
                 true

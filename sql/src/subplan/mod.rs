@@ -328,7 +328,6 @@ impl ExtensionPlanner for SubplanPlanner {
         let schema = Arc::new(sub.plan.schema().as_arrow().clone());
         let exec = exec::DuckSqlExec::new(
             sub.store.0.clone(),
-            sub.tables.clone(),
             rewritten,
             sql,
             newest_first(&sub.plan),
