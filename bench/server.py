@@ -4,11 +4,15 @@ from the server's ready line."""
 import subprocess
 
 
-def start_server(binary, data_dir):
-    """`(process, http address, pg address)` once the server says it is ready."""
+def start_server(binary, data_dir, config=None):
+    """`(process, http address, pg address)` once the server says it is ready; `config`: a
+    TOML file for `--config`."""
+    args = [binary, "serve", "--data-dir", str(data_dir), "--http-addr", "127.0.0.1:0", "--pg-addr",
+            "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"]
+    if config is not None:
+        args += ["--config", str(config)]
     proc = subprocess.Popen(
-        [binary, "serve", "--data-dir", str(data_dir), "--http-addr", "127.0.0.1:0", "--pg-addr",
-         "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"],
+        args,
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     for line in proc.stdout:
