@@ -89,7 +89,7 @@ CREATE TABLE IF NOT EXISTS pattern_state (
 ";
 
 /// `stats` as clients see it: the partial rows of each commit summed. The body names the stored
-/// table with its schema, so it reads the same whether or not a CTE of the same name shadows it.
+/// table with its schema, so it reads the same whether or not a view of the same name shadows it.
 macro_rules! stats_summed {
     () => {
         "SELECT minute, service, level, CAST(sum(count) AS BIGINT) AS count, \
