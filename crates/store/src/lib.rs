@@ -391,10 +391,9 @@ impl Store {
         {
             return Err(StoreError::NotAQuery(select.chars().take(60).collect()));
         }
-        let sql = select;
-        tracing::debug!(sql, "duckdb query");
+        tracing::debug!(sql = select, "duckdb query");
         let conn = self.reader()?;
-        let mut stmt = conn.prepare(sql)?;
+        let mut stmt = conn.prepare(select)?;
         let _ = stmt.stream_arrow([])?;
         while let Some(array) = stmt.step()? {
             if array.num_columns() != schema.fields().len() {

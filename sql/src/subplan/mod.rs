@@ -62,11 +62,10 @@ impl QueryPlanner for DuckQueryPlanner {
 
 /// Replaces each largest pushable subtree of `plan` by a [`DuckSubplan`] node.
 fn push_down(plan: LogicalPlan) -> Result<LogicalPlan> {
-    if let Some((store, tables)) = pushable(&plan) {
+    if let Some(store) = pushable(&plan) {
         return Ok(LogicalPlan::Extension(Extension {
             node: Arc::new(DuckSubplan {
                 plan,
-                tables,
                 store: SubplanStore(store),
             }),
         }));
@@ -110,7 +109,7 @@ fn semi_join_as_in(join: &Join) -> Result<Option<LogicalPlan>> {
     if !plain {
         return Ok(None);
     }
-    let (Some((left, _)), Some((right, _))) = (pushable(&join.left), pushable(&join.right)) else {
+    let (Some(left), Some(right)) = (pushable(&join.left), pushable(&join.right)) else {
         return Ok(None);
     };
     if !Arc::ptr_eq(&left, &right) {
@@ -172,11 +171,10 @@ fn sort_below_projection(sort: &Sort) -> Result<Option<LogicalPlan>> {
     )))
 }
 
-/// The store and the tables a subtree reads, if DuckDB can answer all of it: every node and
+/// The store a subtree reads, if DuckDB can answer all of it: every node and
 /// expression passes [`check`], every leaf is a table of that one store, and so is every
 /// leaf of the `IN` subqueries that [`prepare`] wrote.
-fn pushable(plan: &LogicalPlan) -> Option<(StoreRef, Vec<Table>)> {
-    let mut tables = Vec::new();
+fn pushable(plan: &LogicalPlan) -> Option<StoreRef> {
     let mut store: Option<StoreRef> = None;
     let mut ok = true;
     let mut aggregates = 0;
@@ -203,13 +201,8 @@ fn pushable(plan: &LogicalPlan) -> Option<(StoreRef, Vec<Table>)> {
             let _ = expr.apply(|e| {
                 if let Expr::InSubquery(sub) = e {
                     match pushable(&sub.subquery.subquery) {
-                        Some((s, t)) if sub.subquery.outer_ref_columns.is_empty() => {
+                        Some(s) if sub.subquery.outer_ref_columns.is_empty() => {
                             ok &= same_store(&s, &mut store);
-                            for table in t {
-                                if !tables.contains(&table) {
-                                    tables.push(table);
-                                }
-                            }
                         }
                         _ => ok = false,
                     }
@@ -219,12 +212,7 @@ fn pushable(plan: &LogicalPlan) -> Option<(StoreRef, Vec<Table>)> {
         }
         if let LogicalPlan::TableScan(scan) = node {
             match duck_table(scan) {
-                Some(table) => {
-                    ok &= same_store(table.store(), &mut store);
-                    if !tables.contains(&table.table()) {
-                        tables.push(table.table());
-                    }
-                }
+                Some(table) => ok &= same_store(table.store(), &mut store),
                 None => ok = false,
             }
         }
@@ -234,7 +222,7 @@ fn pushable(plan: &LogicalPlan) -> Option<(StoreRef, Vec<Table>)> {
             TreeNodeRecursion::Stop
         })
     });
-    store.filter(|_| ok).map(|store| (store, tables))
+    store.filter(|_| ok)
 }
 
 fn duck_table(scan: &datafusion::logical_expr::TableScan) -> Option<Arc<DuckTable>> {
@@ -249,7 +237,6 @@ fn duck_table(scan: &datafusion::logical_expr::TableScan) -> Option<Arc<DuckTabl
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
 struct DuckSubplan {
     plan: LogicalPlan,
-    tables: Vec<Table>,
     store: SubplanStore,
 }
 
