@@ -6,8 +6,8 @@
 //! context, and a JSON schema the answer must follow (structured output). The answer is
 //! validated; an invalid one gets one repair attempt, then the insight is stored as failed
 //! with the reason. 429 and 5xx answers are retried by the client library (exponential
-//! backoff, `Retry-After` honoured); timeouts and connection errors are retried here with
-//! jittered backoff. Calls and tokens are counted, and an hourly token budget stops calls
+//! backoff, `Retry-After` honoured); timeouts and connection errors are retried here with the
+//! shared jittered backoff ([`crate::retry`]). Calls and tokens are counted, and an hourly token budget stops calls
 //! (the group then gets a failed insight that says so) until the hour turns.
 
 use std::sync::Mutex;
@@ -143,6 +143,10 @@ pub struct OpenAiAnalyst {
 
 impl OpenAiAnalyst {
     pub fn new(config: OpenAiConfig, redactor: redact::Redactor) -> OpenAiAnalyst {
+        // HTTPS model servers: reqwest is built without a crypto provider of its own (its
+        // default, aws-lc-rs, is a CMake C build), so ring is installed as the process default.
+        // Err means one is installed already, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let openai = OpenAIConfig::new()
             .with_api_base(config.base_url.trim_end_matches('/'))
             .with_api_key(config.api_key.clone());
@@ -198,6 +202,9 @@ impl OpenAiAnalyst {
             }),
             ..Default::default()
         };
+        // Shorter waits than the background loops': a caller (an insight, `analyze()`) waits.
+        let mut backoff =
+            crate::retry::Backoff::new(Duration::from_millis(250), Duration::from_secs(8));
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -231,21 +238,9 @@ impl OpenAiAnalyst {
                     "model call failed after {attempt} attempts: {retryable}"
                 )));
             }
-            tokio::time::sleep(backoff(attempt)).await;
+            tokio::time::sleep(backoff.next_delay()).await;
         }
     }
-}
-
-/// Exponential backoff with full jitter: uniform in [0, min(8 s, 250 ms · 2^attempt)].
-fn backoff(attempt: u32) -> Duration {
-    let cap = Duration::from_millis(250)
-        .saturating_mul(2u32.saturating_pow(attempt))
-        .min(Duration::from_secs(8));
-    // Sub-second clock noise is jitter enough to spread retries of concurrent workers.
-    let noise = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    cap.mul_f64(f64::from(noise % 1000) / 1000.0)
 }
 
 #[async_trait::async_trait]
