@@ -1,13 +1,11 @@
-//! Keys from the terminal: raw bytes from standard input → [`Key`]s.
+//! Keys from the terminal: crossterm's key events → the [`Key`]s the TUI reacts to.
 //!
-//! crossterm's event reader would add features to crossterm, mio and rustix, which every
-//! other crate in the workspace shares (arrow pulls crossterm in, tokio mio, tempfile rustix)
-//! and so would rebuild DataFusion; the few keys the TUI needs are easy to decode here.
-//! In raw mode a terminal writes each key press, escape sequence included, in one go, so a
-//! read that is a lone ESC byte is the Escape key and not the start of a sequence.
+//! [`Key`] is the app's own small vocabulary, so [`crate::app`] stays pure and its tests
+//! need no terminal; crossterm reads and decodes the terminal's input.
 
-use std::io::Read;
-
+use ratatui_crossterm::crossterm::event::{
+    self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers,
+};
 use tokio::sync::mpsc;
 
 /// A key the TUI reacts to.
@@ -41,84 +39,58 @@ pub enum Key {
     Home,
     /// End.
     End,
-    /// Ctrl-C: raw mode turns it into a byte instead of SIGINT.
+    /// Ctrl-C: raw mode turns it into a key instead of SIGINT.
     CtrlC,
     /// Ctrl-U: clears the filter being typed.
     CtrlU,
 }
 
-/// Decodes one read's worth of bytes. Unknown sequences are dropped, never guessed at.
-pub fn parse(bytes: &[u8]) -> Vec<Key> {
-    if bytes == [0x1b] {
-        return vec![Key::Esc];
-    }
-    let mut keys = Vec::new();
-    let text = String::from_utf8_lossy(bytes);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        let key = match c {
-            '\x1b' => match chars.peek() {
-                Some('[') | Some('O') => {
-                    chars.next();
-                    // CSI / SS3: parameters (digits and ';') then one final byte.
-                    let mut params = String::new();
-                    let mut last = None;
-                    for c in chars.by_ref() {
-                        if c.is_ascii_digit() || c == ';' {
-                            params.push(c);
-                        } else {
-                            last = Some(c);
-                            break;
-                        }
-                    }
-                    match (last, params.as_str()) {
-                        (Some('A'), _) => Some(Key::Up),
-                        (Some('B'), _) => Some(Key::Down),
-                        (Some('C'), _) => Some(Key::Right),
-                        (Some('D'), _) => Some(Key::Left),
-                        (Some('H'), _) => Some(Key::Home),
-                        (Some('F'), _) => Some(Key::End),
-                        (Some('Z'), _) => Some(Key::BackTab),
-                        (Some('~'), "1" | "7") => Some(Key::Home),
-                        (Some('~'), "4" | "8") => Some(Key::End),
-                        (Some('~'), "5") => Some(Key::PageUp),
-                        (Some('~'), "6") => Some(Key::PageDown),
-                        _ => None,
-                    }
-                }
-                // Alt-<key> or an ESC followed by more typing: the Escape, then the rest.
-                _ => Some(Key::Esc),
-            },
-            '\r' | '\n' => Some(Key::Enter),
-            '\t' => Some(Key::Tab),
-            '\x7f' | '\x08' => Some(Key::Backspace),
-            '\x03' => Some(Key::CtrlC),
-            '\x15' => Some(Key::CtrlU),
-            c if c.is_control() => None,
-            c => Some(Key::Char(c)),
-        };
-        keys.extend(key);
-    }
-    keys
+/// The [`Key`] of a terminal event, if the TUI has a use for it. Releases and repeats
+/// (reported only by terminals with the kitty protocol) are not presses.
+pub fn key_of(event: &Event) -> Option<Key> {
+    let Event::Key(KeyEvent {
+        code,
+        modifiers,
+        kind: KeyEventKind::Press,
+        ..
+    }) = event
+    else {
+        return None;
+    };
+    let ctrl = modifiers.contains(KeyModifiers::CONTROL);
+    Some(match code {
+        KeyCode::Char('c') if ctrl => Key::CtrlC,
+        KeyCode::Char('u') if ctrl => Key::CtrlU,
+        _ if ctrl => return None,
+        KeyCode::Char(c) => Key::Char(*c),
+        KeyCode::Enter => Key::Enter,
+        KeyCode::Esc => Key::Esc,
+        KeyCode::Backspace => Key::Backspace,
+        KeyCode::Tab if modifiers.contains(KeyModifiers::SHIFT) => Key::BackTab,
+        KeyCode::Tab => Key::Tab,
+        KeyCode::BackTab => Key::BackTab,
+        KeyCode::Up => Key::Up,
+        KeyCode::Down => Key::Down,
+        KeyCode::Left => Key::Left,
+        KeyCode::Right => Key::Right,
+        KeyCode::PageUp => Key::PageUp,
+        KeyCode::PageDown => Key::PageDown,
+        KeyCode::Home => Key::Home,
+        KeyCode::End => Key::End,
+        _ => return None,
+    })
 }
 
-/// Reads standard input on a plain thread (reads block, and the runtime's threads should
-/// not) and sends the decoded keys. The thread ends when stdin closes or the receiver is
-/// gone; at exit a thread blocked in `read` does not hold the process.
+/// Reads terminal events on a plain thread (`event::read` blocks, and the runtime's threads
+/// should not) and sends the keys. The thread ends when the terminal's input fails or the
+/// receiver is gone; at exit a thread blocked in `read` does not hold the process.
 pub fn spawn_reader(keys: mpsc::UnboundedSender<Key>) {
     std::thread::spawn(move || {
-        let mut stdin = std::io::stdin();
-        let mut buf = [0u8; 256];
-        loop {
-            match stdin.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    for key in parse(&buf[..n]) {
-                        if keys.send(key).is_err() {
-                            return;
-                        }
-                    }
-                }
+        while let Ok(event) = event::read() {
+            if let Some(key) = key_of(&event)
+                && keys.send(key).is_err()
+            {
+                return;
             }
         }
     });
@@ -128,29 +100,43 @@ pub fn spawn_reader(keys: mpsc::UnboundedSender<Key>) {
 mod tests {
     use super::*;
 
-    fn check(bytes: &[u8], expected: &[Key]) {
-        assert_eq!(parse(bytes), expected, "{bytes:?}");
+    fn press(code: KeyCode, modifiers: KeyModifiers) -> Option<Key> {
+        key_of(&Event::Key(KeyEvent::new(code, modifiers)))
     }
 
     #[test]
-    fn decodes_the_keys_the_tui_uses() {
-        check(b"q", &[Key::Char('q')]);
-        check(b"jk/", &[Key::Char('j'), Key::Char('k'), Key::Char('/')]);
-        check(b"\x1b", &[Key::Esc]);
-        check(b"\x1b[A\x1b[B", &[Key::Up, Key::Down]);
-        check(b"\x1bOA", &[Key::Up]);
-        check(b"\t\x1b[Z", &[Key::Tab, Key::BackTab]);
-        check(b"\r", &[Key::Enter]);
-        check(b"\x7f", &[Key::Backspace]);
-        check(b"\x03", &[Key::CtrlC]);
-        check(b"\x1b[5~\x1b[6~", &[Key::PageUp, Key::PageDown]);
-        check(b"\x1b[1;5A", &[Key::Up]);
-        check("é".as_bytes(), &[Key::Char('é')]);
+    fn maps_the_keys_the_tui_uses() {
+        let none = KeyModifiers::NONE;
+        assert_eq!(press(KeyCode::Char('q'), none), Some(Key::Char('q')));
+        assert_eq!(
+            press(KeyCode::Char('G'), KeyModifiers::SHIFT),
+            Some(Key::Char('G'))
+        );
+        assert_eq!(
+            press(KeyCode::Char('c'), KeyModifiers::CONTROL),
+            Some(Key::CtrlC)
+        );
+        assert_eq!(
+            press(KeyCode::Char('u'), KeyModifiers::CONTROL),
+            Some(Key::CtrlU)
+        );
+        assert_eq!(
+            press(KeyCode::BackTab, KeyModifiers::SHIFT),
+            Some(Key::BackTab)
+        );
+        assert_eq!(press(KeyCode::Tab, KeyModifiers::SHIFT), Some(Key::BackTab));
+        assert_eq!(press(KeyCode::PageDown, none), Some(Key::PageDown));
+        assert_eq!(press(KeyCode::Char('é'), none), Some(Key::Char('é')));
     }
 
     #[test]
-    fn unknown_sequences_are_dropped() {
-        check(b"\x1b[200~x", &[Key::Char('x')]);
-        check(b"\x01", &[]);
+    fn other_events_are_not_keys() {
+        // A Ctrl chord the TUI has no binding for is not its letter.
+        assert_eq!(press(KeyCode::Char('x'), KeyModifiers::CONTROL), None);
+        assert_eq!(press(KeyCode::F(5), KeyModifiers::NONE), None);
+        let mut release = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+        release.kind = KeyEventKind::Release;
+        assert_eq!(key_of(&Event::Key(release)), None);
+        assert_eq!(key_of(&Event::Resize(80, 24)), None);
     }
 }

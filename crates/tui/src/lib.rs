@@ -8,18 +8,19 @@
 //!   `analyze()`, reconnects with a backoff, and sends [`data::Update`]s over a channel.
 //! * [`app`]: the state and the key bindings; pure, so every interaction is a unit test.
 //! * [`ui`]: draws a frame from the state (ratatui diffs frames, so nothing flickers).
-//! * [`input`] and [`backend`]: keys from standard input and the terminal itself (raw mode,
-//!   the alternate screen, restored on exit, Ctrl-C and panic).
+//! * [`input`] and [`terminal`]: keys from crossterm's event reader, and the terminal's mode
+//!   (raw, the alternate screen, restored on exit, Ctrl-C and panic); ratatui's crossterm
+//!   backend draws.
 //!
 //! The event loop in [`run`] owns the state: it draws, then waits for a key, an update or a
 //! timer tick, and never for the server.
 
 pub mod app;
-pub mod backend;
 pub mod data;
 pub mod db;
 pub mod error;
 pub mod input;
+pub mod terminal;
 pub mod ui;
 
 use std::io::{self, BufWriter};
@@ -31,7 +32,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use crate::app::{Action, App, TICK_MS};
-use crate::backend::{TermBackend, TerminalGuard};
+use ratatui_crossterm::CrosstermBackend;
+
+use crate::terminal::TerminalGuard;
 
 /// `loginsight tui` options.
 #[derive(Debug, Clone, clap::Args)]
@@ -69,11 +72,13 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
 
     let guard = TerminalGuard::enter().context("cannot set up the terminal")?;
-    let (key_tx, mut key_rx) = mpsc::unbounded_channel();
-    input::spawn_reader(key_tx);
-    let mut terminal = Terminal::new(TermBackend::new(BufWriter::new(io::stdout())))
+    let mut terminal = Terminal::new(CrosstermBackend::new(BufWriter::new(io::stdout())))
         .context("cannot set up the terminal")?;
     terminal.clear().context("cannot clear the terminal")?;
+    // Only now: setting up may ask the terminal for its cursor position, and crossterm reads
+    // that answer from the same input the key reader would be taking it from.
+    let (key_tx, mut key_rx) = mpsc::unbounded_channel();
+    input::spawn_reader(key_tx);
     let mut ticks = tokio::time::interval(Duration::from_millis(TICK_MS));
 
     let result = 'events: loop {
