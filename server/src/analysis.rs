@@ -69,7 +69,7 @@ pub struct EmbeddedWorker {
 impl EmbeddedWorker {
     /// Runs until `stop`; the batch in progress is finished first.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = worker::retry::Backoff::default();
         while !*stop.borrow() {
             let store = self.store.clone();
             let max = self.batch.max_events;
@@ -113,16 +113,14 @@ impl EmbeddedWorker {
                 Ok(applied) => {
                     self.metrics.record_cost(cost);
                     self.metrics.record_applied(applied);
-                    backoff = Duration::from_millis(200);
+                    backoff.reset();
                 }
                 Err(err) => {
                     // The events stay queued and are analysed again.
                     tracing::error!(error = %format!("{err:#}"), "storing insights failed; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = stop.changed() => break,
+                    if !backoff.wait(&mut stop).await {
+                        break;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
             }
         }

@@ -93,7 +93,7 @@ pub async fn consume_results(
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let consumer = BatchConsumer::new(&kafka, &group, &kafka.insights_topic)?;
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = worker::retry::Backoff::default();
     while !*stop.borrow() {
         let messages = tokio::select! {
             m = consumer.next_batch(500, Duration::from_millis(200)) => m?,
@@ -118,19 +118,15 @@ pub async fn consume_results(
                 Ok(applied) => {
                     metrics.record_cost(Metrics::cost(&updates));
                     metrics.record_applied(applied);
-                    backoff = Duration::from_millis(200);
+                    backoff.reset();
                     break;
                 }
                 Err(err) => {
                     tracing::error!(error = %format!("{err:#}"), "storing insights failed; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = stop.changed() => {
-                            consumer.close(Duration::from_secs(5)).await;
-                            return Ok(());
-                        }
+                    if !backoff.wait(&mut stop).await {
+                        consumer.close(Duration::from_secs(5)).await;
+                        return Ok(());
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
             }
         }

@@ -22,7 +22,7 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut producer = Producer::new(&kafka)?;
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = worker::retry::Backoff::default();
     while !*stop.borrow() {
         let reader = store.clone();
         let head = tokio::task::spawn_blocking(move || reader.queue_head(CHUNK)).await??;
@@ -58,7 +58,7 @@ pub async fn run(
             metrics.published.inc_by(n);
         }
         match first_error {
-            None => backoff = Duration::from_millis(200),
+            None => backoff.reset(),
             Some(err) => {
                 metrics.publish_failures.inc_by(failed);
                 tracing::warn!(error = %err, "Kafka did not take spooled events; they stay in the spool");
@@ -69,11 +69,9 @@ pub async fn run(
                     tracing::warn!(error = %err, "Kafka still unavailable");
                 }
                 producer = Producer::new(&kafka)?;
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = stop.changed() => break,
+                if !backoff.wait(&mut stop).await {
+                    break;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }
     }

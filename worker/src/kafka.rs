@@ -64,7 +64,7 @@ pub async fn run(
             .map(|u| (u.insight.service.clone(), envelope::encode_update(u)))
             .collect();
         let mut pending = encoded;
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = crate::retry::Backoff::default();
         loop {
             let results = producer.send_all(&kafka.insights_topic, &pending).await;
             let failed: Vec<(String, Vec<u8>)> = pending
@@ -86,8 +86,7 @@ pub async fn run(
                 consumer.close(Duration::from_secs(5)).await;
                 return Ok(totals);
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
+            tokio::time::sleep(backoff.next_delay()).await;
             pending = failed;
         }
         consumer.commit(&messages).await?;

@@ -15,6 +15,7 @@ pub mod group;
 pub mod kafka;
 pub mod process;
 pub mod prompt;
+pub mod retry;
 
 pub use analyst::{Analysis, Analyst, AnalystError, BuiltinAnalyst, OpenAiAnalyst, OpenAiConfig};
 pub use group::Group;
