@@ -70,11 +70,13 @@ async fn ingest(
     let client = Arc::new(reqwest::Client::new());
     let endpoint = format!("{}/v1/logs", url.trim_end_matches('/'));
 
+    let progress = crate::progress::lines(Some(total_lines as u64));
     let began = Instant::now();
     let results: Vec<anyhow::Result<u64>> = futures::stream::iter(bodies)
         .map(|body| {
             let client = client.clone();
             let endpoint = endpoint.clone();
+            let progress = progress.clone();
             async move {
                 let response = client
                     .post(&endpoint)
@@ -87,13 +89,16 @@ async fn ingest(
                 if !status.is_success() {
                     bail!("server answered {status}: {reply}");
                 }
-                Ok(reply["accepted"].as_u64().unwrap_or(0))
+                let accepted = reply["accepted"].as_u64().unwrap_or(0);
+                progress.inc(accepted);
+                Ok(accepted)
             }
         })
         .buffer_unordered(concurrency)
         .collect()
         .await;
     let elapsed = began.elapsed().as_secs_f64();
+    progress.finish_and_clear();
     let mut accepted = 0;
     for r in results {
         accepted += r?;

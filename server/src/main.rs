@@ -3,12 +3,13 @@
 //! `serve` hosts the whole pipeline in one process: sources → normalise → pipeline (mine,
 //! route, group commit into DuckDB) → analysis (embedded worker, or the Kafka relay) →
 //! insights → the Postgres-wire SQL endpoint. `worker` is the analysis worker on Kafka.
-//! `tail` follows files and ships them to a server. `bench` measures a running server from
-//! outside.
+//! `tail` follows files and ships them to a server. `demo` sends a generated workload with
+//! incidents to one. `bench` measures a running server from outside.
 
 mod analysis;
 mod bench;
 mod config;
+mod demo;
 mod insights;
 mod metrics;
 mod mining;
@@ -16,6 +17,7 @@ mod normalise;
 mod on_demand;
 mod patterns_csv;
 mod pipeline;
+mod progress;
 mod relay;
 mod route;
 mod serve;
@@ -48,6 +50,9 @@ enum Command {
         /// Input file; standard input when absent.
         file: Option<std::path::PathBuf>,
     },
+    /// Send a generated workload with three cascading incidents to a running server
+    /// (several services, normal traffic, root causes and their symptoms), to try it out.
+    Demo(demo::DemoArgs),
     /// Follow log files and ship their lines to a server (`--to http://host:8080`).
     Tail(tail_cmd::TailArgs),
     /// Print a SCRAM secret for `[sql] users` from a password read on standard input.
@@ -97,6 +102,7 @@ fn main() -> std::process::ExitCode {
             Command::Worker(args) => worker_cmd::run(args).await,
             Command::Patterns { file } => patterns_csv::run(file.as_deref()),
             Command::Tail(args) => tail_cmd::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
             Command::HashPassword { user } => hash_password(&user),
             Command::Bench(cmd) => bench::run(cmd).await,
             Command::Tui(args) => loginsight_tui::run(args).await,

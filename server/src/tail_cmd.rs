@@ -38,6 +38,8 @@ struct HttpSink {
     client: reqwest::Client,
     url: String,
     token: Option<String>,
+    /// Lines the server took (drawn only on a terminal).
+    progress: indicatif::ProgressBar,
 }
 
 impl Sink for HttpSink {
@@ -71,6 +73,7 @@ impl Sink for HttpSink {
             .map_err(|e| SinkError::Retry(format!("{}: {e}", self.url)))?;
         let status = response.status();
         if status.is_success() {
+            self.progress.inc(objects.len() as u64);
             return Ok(());
         }
         let text = response.text().await.unwrap_or_default();
@@ -114,6 +117,7 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
             .context("cannot build the HTTP client")?,
         url: url.clone(),
         token: args.token,
+        progress: crate::progress::lines(None),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     tracing::info!(%url, state = %options.state_file.display(), "shipping");
