@@ -34,7 +34,7 @@ fn yaml(path: &str) -> Value {
     assert!(
         !stderr.contains("No module named 'yaml'"),
         "this test reads YAML with python3 and PyYAML, which is missing: install the Debian \
-         package python3-yaml (or `pip install PyYAML`); .ci/install-clients.sh should do it"
+         package python3-yaml (or `pip install PyYAML`); scripts/install-clients.sh should do it"
     );
     assert!(out.status.success(), "cannot parse {path}: {stderr}");
     serde_json::from_slice(&out.stdout).unwrap()

@@ -136,7 +136,7 @@ fn incident() -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tui_shows_insights_patterns_stats_logs_and_help_and_quits_cleanly() {
-    // tmux is a requirement of this test (.ci/install-clients.sh installs it), not optional.
+    // tmux is a requirement of this test (scripts/install-clients.sh installs it), not optional.
     assert!(
         Command::new("tmux").arg("-V").output().is_ok(),
         "tmux is not installed: apt-get install tmux"

@@ -1,7 +1,7 @@
 //! asyncpg: the extended protocol in binary, its type introspection (the recursive CTE it
 //! runs for array types it has no codec for), transactions, pools and the statements its
 //! connection reset sends, checked by running the real client against the endpoint (the
-//! program is in `tests/clients/`; `.ci/install-clients.sh` installs the client).
+//! program is in `tests/clients/`; `scripts/install-clients.sh` installs the client).
 
 mod support;
 

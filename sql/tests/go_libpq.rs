@@ -1,5 +1,5 @@
 //! Go lib/pq: db.Query with arguments, db.Prepare, transactions, checked by running the real client against the endpoint
-//! (the program is in `tests/clients/`; `.ci/install-clients.sh` installs the client).
+//! (the program is in `tests/clients/`; `scripts/install-clients.sh` installs the client).
 
 mod support;
 

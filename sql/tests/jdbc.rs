@@ -1,5 +1,5 @@
 //! pgjdbc (DBeaver's driver): DatabaseMetaData, server-side prepared statements, checked by running the real client against the endpoint
-//! (the program is in `tests/clients/`; `.ci/install-clients.sh` installs the client).
+//! (the program is in `tests/clients/`; `scripts/install-clients.sh` installs the client).
 
 mod support;
 

@@ -1,5 +1,5 @@
 //! psycopg2 (libpq): parameters, types, session statements, errors, checked by running the real client against the endpoint
-//! (the program is in `tests/clients/`; `.ci/install-clients.sh` installs the client).
+//! (the program is in `tests/clients/`; `scripts/install-clients.sh` installs the client).
 
 mod support;
 

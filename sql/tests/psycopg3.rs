@@ -1,7 +1,7 @@
 //! psycopg 3: the extended protocol with server-side prepared statements, binary cursors,
 //! server-side named cursors (`DECLARE … CURSOR` with bound parameters, Describe of the
 //! cursor's portal, `FETCH`), transactions and errors, checked by running the real client
-//! against the endpoint (the program is in `tests/clients/`; `.ci/install-clients.sh`
+//! against the endpoint (the program is in `tests/clients/`; `scripts/install-clients.sh`
 //! installs the client).
 
 mod support;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every real-client test program against a running Log Insight SQL endpoint.
 #   usage: run_all.sh HOST PGPORT
-# Assumes .ci/install-clients.sh ran and the fixture (README.md) was ingested.
+# Assumes scripts/install-clients.sh ran and the fixture (README.md) was ingested.
 # Prints each program's `ok` / `FAIL` lines, then `N passed, M failed` over all checks;
 # exits non-zero if any check (or any program as a whole) failed.
 set -euo pipefail

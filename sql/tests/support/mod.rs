@@ -135,7 +135,7 @@ pub async fn run_client(endpoint: &Endpoint, script: &str) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "client failed ({}); is .ci/install-clients.sh installed?\n{stdout}\n{stderr}",
+        "client failed ({}); is scripts/install-clients.sh installed?\n{stdout}\n{stderr}",
         out.status
     );
     assert!(
