@@ -7,8 +7,9 @@
 //! validated; an invalid one gets one repair attempt, then the insight is stored as failed
 //! with the reason. 429 and 5xx answers are retried by the client library (exponential
 //! backoff, `Retry-After` honoured); timeouts and connection errors are retried here with the
-//! shared jittered backoff ([`crate::retry`]). Calls and tokens are counted, and an hourly token budget stops calls
-//! (the group then gets a failed insight that says so) until the hour turns.
+//! shared jittered backoff ([`crate::retry`]). Calls and tokens are counted, and an hourly
+//! token budget stops calls (the group then gets a failed insight that says so) until the
+//! hour turns.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
