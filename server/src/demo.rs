@@ -531,12 +531,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             request = request.bearer_auth(token);
         }
         in_flight.push_back(async move { (n, send(request).await) });
-        if in_flight.len() >= 4 {
-            finish(in_flight.next().await, &progress, &endpoint)?;
+        if in_flight.len() >= 4
+            && let Some(done) = in_flight.next().await
+        {
+            finish(done, &progress, &endpoint)?;
         }
     }
     while let Some(done) = in_flight.next().await {
-        finish(Some(done), &progress, &endpoint)?;
+        finish(done, &progress, &endpoint)?;
     }
     progress.finish_and_clear();
     let secs = began.elapsed().as_secs_f64();
@@ -568,21 +570,16 @@ async fn send(request: reqwest::RequestBuilder) -> Result<(), String> {
 }
 
 fn finish(
-    done: Option<(u64, Result<(), String>)>,
+    (lines, result): (u64, Result<(), String>),
     progress: &indicatif::ProgressBar,
     endpoint: &reqwest::Url,
 ) -> anyhow::Result<()> {
-    match done {
-        Some((n, Ok(()))) => {
-            progress.inc(n);
-            Ok(())
-        }
-        Some((_, Err(err))) => {
-            progress.abandon();
-            bail!("{endpoint}: {err}")
-        }
-        None => Ok(()),
+    if let Err(err) = result {
+        progress.abandon();
+        bail!("{endpoint}: {err}");
     }
+    progress.inc(lines);
+    Ok(())
 }
 
 #[cfg(test)]
