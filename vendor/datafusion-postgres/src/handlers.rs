@@ -299,11 +299,9 @@ impl ExtendedQueryHandler for DfSessionService {
                 .clone()
                 .replace_params_with_values(&param_values)
                 .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
-            let optimised = self
-                .session_context
-                .state()
-                .optimize(&plan)
-                .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+            // Log Insight patch: the plan is optimized once, when the DataFrame creates its
+            // physical plan; optimizing it here as well doubled every Execute's planning.
+            let optimised = plan;
 
             let dataframe = {
                 let timeout = client::get_statement_timeout(client);
