@@ -34,6 +34,22 @@ pub struct LogRecord {
     pub size: u64,
 }
 
+/// A [`LogRecord`] whose text is borrowed, e.g. from the request body it was parsed from: what
+/// the fast normalisers push, so a line's fields are copied once, into the Arrow buffers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecordRef<'a> {
+    pub ts: EpochMicros,
+    pub received_at: EpochMicros,
+    pub level: &'a str,
+    pub service: &'a str,
+    pub host: Option<&'a str>,
+    pub message: &'a str,
+    pub trace_id: Option<&'a str>,
+    pub attributes: Option<&'a str>,
+    pub source: &'static str,
+    pub size: u64,
+}
+
 const MICROS_PER_MINUTE: i64 = 60_000_000;
 
 /// Accumulates records column by column into a `logs` batch.
@@ -76,16 +92,31 @@ impl LogBatchBuilder {
     }
 
     pub fn push(&mut self, r: &LogRecord) {
+        self.push_ref(&RecordRef {
+            ts: r.ts,
+            received_at: r.received_at,
+            level: &r.level,
+            service: &r.service,
+            host: r.host.as_deref(),
+            message: &r.message,
+            trace_id: r.trace_id.as_deref(),
+            attributes: r.attributes.as_deref(),
+            source: r.source,
+            size: r.size,
+        });
+    }
+
+    pub fn push_ref(&mut self, r: &RecordRef<'_>) {
         self.ts.append_value(r.ts);
         self.received_at.append_value(r.received_at);
-        self.level.append_value(&r.level);
-        self.service.append_value(&r.service);
-        self.host.append_option(r.host.as_deref());
-        self.message.append_value(&r.message);
-        self.trace_id.append_option(r.trace_id.as_deref());
-        self.attributes.append_option(r.attributes.as_deref());
+        self.level.append_value(r.level);
+        self.service.append_value(r.service);
+        self.host.append_option(r.host);
+        self.message.append_value(r.message);
+        self.trace_id.append_option(r.trace_id);
+        self.attributes.append_option(r.attributes);
         self.source.append_value(r.source);
-        self.stats.add(r.ts, &r.service, &r.level, r.size);
+        self.stats.add(r.ts, r.service, r.level, r.size);
     }
 
     pub fn len(&self) -> usize {
@@ -118,28 +149,45 @@ impl LogBatchBuilder {
 }
 
 /// Per-minute counts and bytes by (service, level): the rows a batch adds to `stats`.
+///
+/// Keyed service → level → minute, so that adding a line looks its group up by the borrowed
+/// names and allocates only for a group it has not seen.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct StatsRollup {
-    groups: HashMap<(EpochMicros, String, String), (i64, i64)>,
+    groups: HashMap<String, Levels>,
 }
+
+/// A service's groups: level → minute → (count, bytes).
+type Levels = HashMap<String, HashMap<EpochMicros, (i64, i64)>>;
 
 impl StatsRollup {
     pub fn add(&mut self, ts: EpochMicros, service: &str, level: &str, bytes: u64) {
         let minute = ts.div_euclid(MICROS_PER_MINUTE) * MICROS_PER_MINUTE;
-        let entry = self
-            .groups
-            .entry((minute, service.to_string(), level.to_string()))
-            .or_default();
+        let levels = match self.groups.get_mut(service) {
+            Some(levels) => levels,
+            None => self.groups.entry(service.to_string()).or_default(),
+        };
+        let minutes = match levels.get_mut(level) {
+            Some(minutes) => minutes,
+            None => levels.entry(level.to_string()).or_default(),
+        };
+        let entry = minutes.entry(minute).or_default();
         entry.0 += 1;
         entry.1 += bytes as i64;
     }
 
     /// Folds another rollup into this one (group commit merges the rollups of its requests).
     pub fn merge(&mut self, other: StatsRollup) {
-        for (key, (count, bytes)) in other.groups {
-            let entry = self.groups.entry(key).or_default();
-            entry.0 += count;
-            entry.1 += bytes;
+        for (service, levels) in other.groups {
+            let mine = self.groups.entry(service).or_default();
+            for (level, minutes) in levels {
+                let mine = mine.entry(level).or_default();
+                for (minute, (count, bytes)) in minutes {
+                    let entry = mine.entry(minute).or_default();
+                    entry.0 += count;
+                    entry.1 += bytes;
+                }
+            }
         }
     }
 
@@ -147,20 +195,38 @@ impl StatsRollup {
         self.groups.is_empty()
     }
 
+    /// The (count, bytes) of one (minute, service, level) group.
+    pub fn get(&self, minute: EpochMicros, service: &str, level: &str) -> Option<(i64, i64)> {
+        self.groups.get(service)?.get(level)?.get(&minute).copied()
+    }
+
+    /// The number of (minute, service, level) groups.
+    pub fn len(&self) -> usize {
+        self.groups
+            .values()
+            .flat_map(|levels| levels.values())
+            .map(HashMap::len)
+            .sum()
+    }
+
     /// The rollup as a batch of the `stats` schema.
     pub fn to_batch(&self) -> Result<RecordBatch, ArrowError> {
-        let n = self.groups.len();
+        let n = self.len();
         let mut minute = TimestampMicrosecondBuilder::with_capacity(n).with_timezone(UTC);
         let mut service = StringBuilder::new();
         let mut level = StringBuilder::new();
         let mut count = Int64Builder::with_capacity(n);
         let mut bytes = Int64Builder::with_capacity(n);
-        for ((m, s, l), (c, b)) in &self.groups {
-            minute.append_value(*m);
-            service.append_value(s);
-            level.append_value(l);
-            count.append_value(*c);
-            bytes.append_value(*b);
+        for (s, levels) in &self.groups {
+            for (l, minutes) in levels {
+                for (m, (c, b)) in minutes {
+                    minute.append_value(*m);
+                    service.append_value(s);
+                    level.append_value(l);
+                    count.append_value(*c);
+                    bytes.append_value(*b);
+                }
+            }
         }
         RecordBatch::try_new(
             schema::stats(),
@@ -206,11 +272,10 @@ mod tests {
         assert_eq!(batch.schema(), schema::logs());
         let rows = stats.to_batch().unwrap();
         assert_eq!(rows.num_rows(), 3);
-        assert_eq!(stats.groups[&(0, "a".into(), "INFO".into())], (2, 15));
-        assert_eq!(
-            stats.groups[&(60_000_000, "a".into(), "INFO".into())],
-            (1, 1)
-        );
+        assert_eq!(stats.get(0, "a", "INFO"), Some((2, 15)));
+        assert_eq!(stats.get(60_000_000, "a", "INFO"), Some((1, 1)));
+        assert_eq!(stats.get(0, "b", "ERROR"), Some((1, 2)));
+        assert_eq!(stats.len(), 3);
     }
 
     #[test]
@@ -221,7 +286,7 @@ mod tests {
         b.add(0, "s", "INFO", 4);
         b.add(0, "s", "WARN", 1);
         a.merge(b);
-        assert_eq!(a.groups[&(0, "s".into(), "INFO".into())], (2, 7));
-        assert_eq!(a.groups.len(), 2);
+        assert_eq!(a.get(0, "s", "INFO"), Some((2, 7)));
+        assert_eq!(a.len(), 2);
     }
 }

@@ -30,19 +30,39 @@ impl Level {
     /// Maps the spellings used by common loggers, syslog and Datadog (`warning`, `err`, `crit`,
     /// `emerg`, `ok`, …) to a canonical level. `None` when the word is not a level name.
     pub fn parse(word: &str) -> Option<Level> {
+        // Compared without lower-casing a copy: this runs for every ingested line.
+        const NAMES: &[(&str, Level)] = &[
+            ("info", Level::Info),
+            ("error", Level::Error),
+            ("warn", Level::Warn),
+            ("debug", Level::Debug),
+            ("warning", Level::Warn),
+            ("trace", Level::Trace),
+            ("fatal", Level::Fatal),
+            ("finest", Level::Trace),
+            ("verbose", Level::Trace),
+            ("dbg", Level::Debug),
+            ("fine", Level::Debug),
+            ("finer", Level::Debug),
+            ("information", Level::Info),
+            ("informational", Level::Info),
+            ("notice", Level::Info),
+            ("ok", Level::Info),
+            ("success", Level::Info),
+            ("err", Level::Error),
+            ("severe", Level::Error),
+            ("critical", Level::Fatal),
+            ("crit", Level::Fatal),
+            ("alert", Level::Fatal),
+            ("emerg", Level::Fatal),
+            ("emergency", Level::Fatal),
+            ("panic", Level::Fatal),
+        ];
         let word = word.trim();
-        let level = match word.to_ascii_lowercase().as_str() {
-            "trace" | "finest" | "verbose" => Level::Trace,
-            "debug" | "dbg" | "fine" | "finer" => Level::Debug,
-            "info" | "information" | "informational" | "notice" | "ok" | "success" => Level::Info,
-            "warn" | "warning" => Level::Warn,
-            "error" | "err" | "severe" => Level::Error,
-            "fatal" | "critical" | "crit" | "alert" | "emerg" | "emergency" | "panic" => {
-                Level::Fatal
-            }
-            _ => return None,
-        };
-        Some(level)
+        NAMES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(word))
+            .map(|(_, level)| *level)
     }
 
     /// Numeric levels as written by the bunyan/pino family of JSON loggers (10 = trace …

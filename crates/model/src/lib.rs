@@ -13,7 +13,7 @@ mod pattern;
 pub mod schema;
 mod time;
 
-pub use batch::{LogBatchBuilder, LogRecord, StatsRollup};
+pub use batch::{LogBatchBuilder, LogRecord, RecordRef, StatsRollup};
 pub use insight::{
     Applied, ErrorEvent, Folded, Insight, InsightUpdate, UpdateKind, fold_updates, insights_batch,
 };

@@ -21,6 +21,23 @@ pub struct PatternDelta {
     pub example: String,
 }
 
+impl PatternDelta {
+    /// Folds a later delta of the same pattern into this one, as if both groups of records
+    /// had been mined together: counts add up, the span widens, the template is the later
+    /// one, the level the more severe (a level name that is not canonical ranks lowest), and
+    /// the example stays the first.
+    pub fn absorb(&mut self, later: PatternDelta) {
+        let rank = |level: &str| crate::Level::parse(level).map_or(0, |l| l as u8 + 1);
+        if rank(&later.level) > rank(&self.level) {
+            self.level = later.level;
+        }
+        self.template = later.template;
+        self.count += later.count;
+        self.first_seen = self.first_seen.min(later.first_seen);
+        self.last_seen = self.last_seen.max(later.last_seen);
+    }
+}
+
 /// A pattern that the miner merged into another: its stored rows now belong to `survivor`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatternMerge {
