@@ -4,10 +4,14 @@
 //! in `attributes` as JSON. A payload is all-or-nothing: any malformed line fails the whole
 //! request, with the first errors and their line numbers.
 
-use model::{Level, LogBatchBuilder, LogRecord, parse_timestamp};
+mod fields;
+
+use std::borrow::Cow;
+
+use model::{LogBatchBuilder, LogRecord, RecordRef};
 use serde::Serialize;
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
 /// How many line errors a failed request reports (the total is always given).
 pub const MAX_REPORTED_ERRORS: usize = 10;
@@ -48,30 +52,6 @@ impl PayloadErrors {
     }
 }
 
-/// Field names (lower-case) that fill each column, best first.
-const TIMESTAMP_KEYS: &[&str] = &["timestamp", "ts", "time", "@timestamp", "date", "datetime"];
-const LEVEL_KEYS: &[&str] = &[
-    "level",
-    "severity",
-    "status",
-    "loglevel",
-    "log_level",
-    "lvl",
-];
-const SERVICE_KEYS: &[&str] = &[
-    "service",
-    "service.name",
-    "service_name",
-    "app",
-    "application",
-];
-const HOST_KEYS: &[&str] = &["host", "hostname", "host.name"];
-const MESSAGE_KEYS: &[&str] = &["message", "msg", "log"];
-const TRACE_KEYS: &[&str] = &["trace_id", "traceid", "trace.id", "dd.trace_id"];
-
-/// Service name of records that carry none.
-pub const UNKNOWN_SERVICE: &str = "unknown";
-
 /// Parses a request body into a batch. `received_at` stamps every record (and stands in for
 /// missing timestamps); `source` names the ingestion channel.
 pub fn parse_body(
@@ -102,26 +82,15 @@ fn parse_ndjson(
     out: &mut LogBatchBuilder,
     errors: &mut PayloadErrors,
 ) {
+    let mut entries = Vec::with_capacity(16);
     for (i, line) in body.split(|b| *b == b'\n').enumerate() {
-        let line_no = i + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_slice::<Value>(line) {
-            Ok(value) => match object_to_record(value, line.len(), received_at, source) {
-                Ok(record) => out.push(&record),
-                Err(message) => errors.push(LineError {
-                    line: line_no,
-                    column: None,
-                    message,
-                }),
-            },
-            Err(err) => errors.push(LineError {
-                line: line_no,
-                column: Some(err.column()),
-                message: serde_message(&err),
-            }),
+        if let Err(mut error) = push_object(line, &mut entries, received_at, source, out) {
+            error.line = i + 1;
+            errors.push(error);
         }
     }
 }
@@ -145,23 +114,20 @@ fn parse_array(
         }
     };
     let base = body.as_ptr() as usize;
+    let mut entries = Vec::with_capacity(16);
     for raw in elements {
         let text = raw.get();
-        // Borrowed raw values point into `body`, so their offset gives the line they start on.
-        let offset = (text.as_ptr() as usize)
-            .saturating_sub(base)
-            .min(body.len());
-        let line = body[..offset].iter().filter(|b| **b == b'\n').count() + 1;
-        let result = serde_json::from_str::<Value>(text)
-            .map_err(|e| serde_message(&e))
-            .and_then(|value| object_to_record(value, text.len(), received_at, source));
-        match result {
-            Ok(record) => out.push(&record),
-            Err(message) => errors.push(LineError {
-                line,
+        if let Err(error) = push_object(text.as_bytes(), &mut entries, received_at, source, out) {
+            // Borrowed raw values point into `body`, so their offset gives the line they
+            // start on.
+            let offset = (text.as_ptr() as usize)
+                .saturating_sub(base)
+                .min(body.len());
+            errors.push(LineError {
+                line: body[..offset].iter().filter(|b| **b == b'\n').count() + 1,
                 column: None,
-                message,
-            }),
+                message: error.message,
+            });
         }
     }
 }
@@ -175,55 +141,6 @@ fn serde_message(err: &serde_json::Error) -> String {
     }
 }
 
-/// Takes the best-ranked field among `keys` out of `map`, matching names case-insensitively,
-/// and only if `accept` takes its value.
-fn take_field<T>(
-    map: &mut Map<String, Value>,
-    keys: &[&str],
-    mut accept: impl FnMut(&str, &Value) -> Option<T>,
-) -> Option<T> {
-    let mut best: Option<(usize, String, T)> = None;
-    for (name, value) in map.iter() {
-        let lower = name.to_ascii_lowercase();
-        let Some(rank) = keys.iter().position(|k| *k == lower) else {
-            continue;
-        };
-        if best.as_ref().is_some_and(|(r, _, _)| *r <= rank) {
-            continue;
-        }
-        if let Some(v) = accept(&lower, value) {
-            best = Some((rank, name.clone(), v));
-        }
-    }
-    let (_, name, value) = best?;
-    map.remove(&name);
-    Some(value)
-}
-
-fn text_value(_: &str, value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn level_value(key: &str, value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => match Level::parse(s) {
-            Some(level) => Some(level.as_str().to_string()),
-            // HTTP logs use `status` for "200"/"active": only a real level name counts there.
-            None if key == "status" || s.trim().is_empty() => None,
-            None => Some(s.trim().chars().take(32).collect::<String>().to_uppercase()),
-        },
-        Value::Number(n) if key != "status" => n
-            .as_f64()
-            .and_then(Level::from_number)
-            .map(|l| l.as_str().to_string()),
-        _ => None,
-    }
-}
-
 /// Turns one parsed JSON value into a record, or says why it cannot.
 pub fn object_to_record(
     value: Value,
@@ -231,7 +148,7 @@ pub fn object_to_record(
     received_at: i64,
     source: &'static str,
 ) -> Result<LogRecord, String> {
-    let mut map = match value {
+    let map = match value {
         Value::Object(map) => map,
         other => {
             let kind = match other {
@@ -244,67 +161,71 @@ pub fn object_to_record(
             return Err(format!("expected a JSON object, found {kind}"));
         }
     };
-
-    let mut ts_error = None;
-    let ts = take_field(&mut map, TIMESTAMP_KEYS, |key, v| {
-        let parsed = match v {
-            Value::String(s) => parse_timestamp(s).map_err(|e| e.to_string()),
-            Value::Number(n) => n
-                .as_i64()
-                .and_then(model::epoch_int_to_micros)
-                .or_else(|| n.as_f64().and_then(model::epoch_to_micros))
-                .ok_or_else(|| format!("epoch value {n} is out of range")),
-            _ => Err("expected a string or a number".to_string()),
-        };
-        match parsed {
-            Ok(ts) => Some(ts),
-            Err(e) => {
-                ts_error.get_or_insert(format!("field {key:?}: {e}"));
-                None
-            }
-        }
-    });
-    if let Some(err) = ts_error
-        && ts.is_none()
-    {
-        return Err(err);
-    }
-
-    let level = take_field(&mut map, LEVEL_KEYS, level_value);
-    let service = take_field(&mut map, SERVICE_KEYS, text_value);
-    let host = take_field(&mut map, HOST_KEYS, text_value);
-    let trace_id = take_field(&mut map, TRACE_KEYS, text_value);
-    let message = take_field(&mut map, MESSAGE_KEYS, |_, v| {
-        Some(match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-    });
-    let message = match message {
-        Some(m) => m,
-        // No message field: the remaining object is the message, so it stays searchable.
-        None => Value::Object(map.clone()).to_string(),
-    };
-    let level = level.unwrap_or_else(|| {
-        Level::infer(&message)
-            .unwrap_or(Level::Info)
-            .as_str()
-            .to_string()
-    });
-    let attributes = (!map.is_empty()).then(|| Value::Object(map).to_string());
-
+    let entries = fields::entries_of(map);
+    let parts = fields::to_parts(&entries)?;
     Ok(LogRecord {
-        ts: ts.unwrap_or(received_at),
+        ts: parts.ts.unwrap_or(received_at),
         received_at,
-        level,
-        service: service.unwrap_or_else(|| UNKNOWN_SERVICE.to_string()),
-        host,
-        message,
-        trace_id,
-        attributes,
+        level: parts.level.into_owned(),
+        service: parts.service.into_owned(),
+        host: parts.host.map(Cow::into_owned),
+        message: parts.message.into_owned(),
+        trace_id: parts.trace_id.map(Cow::into_owned),
+        attributes: parts.attributes,
         source,
         size: size as u64,
     })
+}
+
+/// One object's text (an NDJSON line or an array element) into `out`: on the fast path its
+/// fields are borrowed from `text` and copied only into the Arrow buffers; otherwise it is
+/// parsed as a `Value` (which also gives serde's error for malformed JSON).
+fn push_object<'a>(
+    text: &'a [u8],
+    entries: &mut Vec<fields::Entry<'a>>,
+    received_at: i64,
+    source: &'static str,
+    out: &mut LogBatchBuilder,
+) -> Result<(), LineError> {
+    if fields::borrowed_entries(text, entries) {
+        let parts = fields::to_parts(entries).map_err(|message| LineError {
+            line: 0,
+            column: None,
+            message,
+        })?;
+        out.push_ref(&RecordRef {
+            ts: parts.ts.unwrap_or(received_at),
+            received_at,
+            level: &parts.level,
+            service: &parts.service,
+            host: parts.host.as_deref(),
+            message: &parts.message,
+            trace_id: parts.trace_id.as_deref(),
+            attributes: parts.attributes.as_deref(),
+            source,
+            size: text.len() as u64,
+        });
+        return Ok(());
+    }
+    match serde_json::from_slice::<Value>(text) {
+        Ok(value) => {
+            let record =
+                object_to_record(value, text.len(), received_at, source).map_err(|message| {
+                    LineError {
+                        line: 0,
+                        column: None,
+                        message,
+                    }
+                })?;
+            out.push(&record);
+            Ok(())
+        }
+        Err(err) => Err(LineError {
+            line: 0,
+            column: Some(err.column()),
+            message: serde_message(&err),
+        }),
+    }
 }
 
 /// A parsed log object with its size as received, when it arrived as this JSON.
@@ -372,7 +293,7 @@ mod tests {
         let r = record(json!({"message": "ERROR could not connect"}));
         assert_eq!(r.ts, NOW);
         assert_eq!(r.level, "ERROR");
-        assert_eq!(r.service, UNKNOWN_SERVICE);
+        assert_eq!(r.service, fields::UNKNOWN_SERVICE);
         assert_eq!(r.attributes, None);
         let r = record(json!({"message": "all good"}));
         assert_eq!(r.level, "INFO");
@@ -433,5 +354,60 @@ mod tests {
     fn array_element_errors_name_the_line() {
         let errors = parse_body(b"[{\"message\":\"a\"},\n 5]", NOW, "http").unwrap_err();
         assert_eq!(errors.errors[0].line, 2);
+    }
+
+    /// The fast path (fields borrowed from the body) and the general one (a `Value` per line)
+    /// must give the same rows, whatever the line looks like.
+    #[test]
+    fn borrowed_fields_give_what_a_value_gives() {
+        let lines: &[&str] = &[
+            r#"{"timestamp":"2024-05-01T12:00:00Z","level":"warn","service":"api","msg":"slow"}"#,
+            r#"{"message":"quote \" and \u00e9 and \n","mes\u0073age":"x","Service":"a\/b"}"#,
+            r#"{"Level":"INFO","level":"error","LEVEL":"debug","message":"ties by name"}"#,
+            r#"{"message":"dup","message":"last wins","service":"s"}"#,
+            r#"{"message":{"nested":[1,2.5,{"a":null}]},"extra":true,"n":1e5,"m":-0,"big":18446744073709551615}"#,
+            r#"{"status":500,"severity":"bogus","msg":"status is not a level"}"#,
+            r#"{"status":"error","lvl":30,"message":"levels"}"#,
+            r#"{"ts":1714564800.5,"time":"soon","message":"a bad ts beside a good one"}"#,
+            r#"{"host":7,"hostname":"h","trace_id":123,"TraceID":"t","message":"numbers as text"}"#,
+            r#"{"service":"only", "user": {"id": 7, "name": "ü"}}"#,
+            r#"{}"#,
+            r#"  { "message" : "spaces" , "level" : 40 }  "#,
+            r#"{"time":"2024-05-01 12:00:00","message":"ERROR inferred","level":""}"#,
+        ];
+        for line in lines {
+            let mut fast = LogBatchBuilder::default();
+            let mut entries = Vec::new();
+            push_object(line.as_bytes(), &mut entries, NOW, "http", &mut fast).unwrap();
+            let value: Value = serde_json::from_str(line).unwrap();
+            let mut general = LogBatchBuilder::default();
+            general.push(&object_to_record(value, line.len(), NOW, "http").unwrap());
+            let (fast, fast_stats) = fast.finish().unwrap();
+            let (general, general_stats) = general.finish().unwrap();
+            assert_eq!(fast, general, "{line}");
+            assert_eq!(fast_stats, general_stats, "{line}");
+        }
+    }
+
+    #[test]
+    fn both_paths_report_the_same_errors() {
+        for line in [
+            r#"{"timestamp":"soon","message":"m"}"#,
+            r#"{"message": oops}"#,
+            r#"[1]"#,
+            r#""text""#,
+            r#"{"message":"a"} trailing"#,
+        ] {
+            let mut out = LogBatchBuilder::default();
+            let fast = push_object(line.as_bytes(), &mut Vec::new(), NOW, "http", &mut out)
+                .unwrap_err()
+                .message;
+            let general = match serde_json::from_str::<Value>(line) {
+                Ok(value) => object_to_record(value, line.len(), NOW, "http").unwrap_err(),
+                Err(err) => serde_message(&err),
+            };
+            assert_eq!(fast, general, "{line}");
+            assert!(out.is_empty());
+        }
     }
 }
