@@ -115,6 +115,19 @@ impl SqlContext {
         result.map_err(|e| format!("reading context: {e}"))
     }
 
+    /// Only the insight already stored for `group`: all a group that is not analysed again
+    /// needs, one small query instead of the whole context's scans of `logs`.
+    pub async fn existing(&self, group: &Group) -> Result<Option<Existing>, String> {
+        let guard = self.client().await?;
+        let client = guard.as_ref().ok_or("no connection")?;
+        let result = read_existing(client, group).await;
+        if result.is_err() {
+            drop(guard);
+            *self.client.lock().await = None;
+        }
+        result.map_err(|e| format!("reading the stored insight: {e}"))
+    }
+
     async fn read(&self, db: &Client, group: &Group) -> Result<Context, tokio_postgres::Error> {
         let w = self.config.window.as_micros() as i64;
         let t0 = group.first_seen_us();
@@ -245,24 +258,7 @@ impl SqlContext {
             .collect()
         };
 
-        let existing = db
-            .query(
-                "SELECT occurrences, model, status, first_seen, last_seen FROM insights WHERE id = $1",
-                &[&group.insight_id()],
-            )
-            .await?
-            .first()
-            .map(|r| Existing {
-                occurrences: r.get::<_, Option<i64>>(0).unwrap_or(0),
-                model: r.get::<_, Option<String>>(1).unwrap_or_default(),
-                status: r.get::<_, Option<String>>(2).unwrap_or_default(),
-                first_seen_us: r
-                    .get::<_, Option<DateTime<Utc>>>(3)
-                    .map_or(0, |t| t.timestamp_micros()),
-                last_seen_us: r
-                    .get::<_, Option<DateTime<Utc>>>(4)
-                    .map_or(0, |t| t.timestamp_micros()),
-            });
+        let existing = read_existing(db, group).await?;
 
         Ok(Context {
             window_start_us: start,
@@ -273,4 +269,28 @@ impl SqlContext {
             existing,
         })
     }
+}
+
+async fn read_existing(
+    db: &Client,
+    group: &Group,
+) -> Result<Option<Existing>, tokio_postgres::Error> {
+    Ok(db
+        .query(
+            "SELECT occurrences, model, status, first_seen, last_seen FROM insights WHERE id = $1",
+            &[&group.insight_id()],
+        )
+        .await?
+        .first()
+        .map(|r| Existing {
+            occurrences: r.get::<_, Option<i64>>(0).unwrap_or(0),
+            model: r.get::<_, Option<String>>(1).unwrap_or_default(),
+            status: r.get::<_, Option<String>>(2).unwrap_or_default(),
+            first_seen_us: r
+                .get::<_, Option<DateTime<Utc>>>(3)
+                .map_or(0, |t| t.timestamp_micros()),
+            last_seen_us: r
+                .get::<_, Option<DateTime<Utc>>>(4)
+                .map_or(0, |t| t.timestamp_micros()),
+        }))
 }

@@ -106,6 +106,22 @@ impl Processor {
         context
     }
 
+    /// The stored insight of `group` (or the one this processor last wrote), without the rest
+    /// of the context: enough to decide whether the group is analysed again.
+    async fn existing_of(&self, group: &Group) -> Option<Existing> {
+        let stored = match &self.context {
+            Some(source) => source.existing(group).await.unwrap_or_else(|err| {
+                tracing::warn!(error = %err, "deciding without the stored insight");
+                None
+            }),
+            None => None,
+        };
+        stored.or_else(|| {
+            let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+            known.get(&group.insight_id()).cloned()
+        })
+    }
+
     fn remember(&self, id: String, existing: Existing) {
         let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
         if known.len() >= KNOWN_CAPACITY && !known.contains_key(&id) {
@@ -156,15 +172,28 @@ impl Processor {
         let now_us = chrono::Utc::now().timestamp_micros();
         let model = self.analyst.model().to_string();
         let mut stats = BatchStats::default();
-        // Contexts in order (one connection), then the analyses together.
+        // Contexts in order (one connection), then the analyses together. The whole context
+        // (scans of `logs` around the group) is read only for a group that will be analysed;
+        // the others, most groups in steady state, only add occurrences.
         let mut planned = Vec::new();
         for group in group::group(events) {
             stats.groups += 1;
-            let context = self.context_of(&group).await;
-            let analyse = context
-                .existing
+            let existing = self.existing_of(&group).await;
+            let analyse = existing
                 .as_ref()
                 .is_none_or(|existing| material_change(existing, &group, &model));
+            let context = if analyse {
+                let mut context = self.context_of(&group).await;
+                if context.existing.is_none() {
+                    context.existing = existing;
+                }
+                context
+            } else {
+                Context {
+                    existing,
+                    ..Context::default()
+                }
+            };
             planned.push((group, context, analyse));
         }
         let outcomes = self.analyse_all(&planned).await;
