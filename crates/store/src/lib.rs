@@ -44,6 +44,18 @@ pub struct Scan {
     pub limit: Option<usize>,
 }
 
+/// DuckDB's own limits, set on the database when it is opened.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreOptions {
+    /// DuckDB's `memory_limit` (e.g. `"512MB"`); `None`: DuckDB's default, 80% of the memory.
+    pub memory_limit: Option<String>,
+    /// DuckDB's worker threads; `None`: one per core.
+    pub threads: Option<usize>,
+    /// DuckDB's `wal_autocheckpoint`: how much its write-ahead log grows before a commit
+    /// checkpoints it into the file; `None`: DuckDB's default (16 MB).
+    pub wal_autocheckpoint: Option<String>,
+}
+
 /// How long a delivery key is remembered.
 pub const DELIVERY_KEY_TTL_HOURS: u32 = 24;
 
@@ -131,6 +143,11 @@ impl Store {
     /// Opens (creating if needed) the database in `data_dir`, applies the DDL and compacts the
     /// `stats` partials left by earlier runs.
     pub fn open(data_dir: &Path) -> Result<Store> {
+        Store::open_with(data_dir, &StoreOptions::default())
+    }
+
+    /// [`Store::open`] with DuckDB's memory limit and threads set.
+    pub fn open_with(data_dir: &Path, options: &StoreOptions) -> Result<Store> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
             path: data_dir.to_path_buf(),
             source,
@@ -174,6 +191,22 @@ impl Store {
         // Every connection of this database, the readers that run pushed-down queries above
         // all, can neither read nor write files (`read_csv`, `COPY … TO`, `ATTACH`, extension
         // loading), and no statement can change that back. The store itself needs neither.
+        // Settings are per database: every connection cloned from this one shares them.
+        if let Some(limit) = &options.memory_limit {
+            conn.execute_batch(&format!(
+                "SET memory_limit = '{}'",
+                limit.replace('\'', "''")
+            ))?;
+        }
+        if let Some(size) = &options.wal_autocheckpoint {
+            conn.execute_batch(&format!(
+                "SET wal_autocheckpoint = '{}'",
+                size.replace('\'', "''")
+            ))?;
+        }
+        if let Some(threads) = options.threads {
+            conn.execute_batch(&format!("SET threads = {}", threads.max(1)))?;
+        }
         conn.execute_batch("SET enable_external_access = false; SET lock_configuration = true;")?;
         let catalog: String = conn.query_row("SELECT current_database()", [], |r| r.get(0))?;
         let stats_view = tables::stats_view(&catalog);
@@ -233,6 +266,8 @@ impl Store {
     /// returns `Ok`, or nothing is.
     pub fn commit(&self, commit: &Commit) -> Result<()> {
         let conn = self.writer();
+        let started = std::time::Instant::now();
+        let mut steps = [std::time::Duration::ZERO; 4];
         in_transaction(&conn, || {
             for merge in &commit.merges {
                 tables::merge_pattern(&conn, merge)?;
@@ -243,12 +278,15 @@ impl Store {
             }
             appender.flush()?;
             drop(appender);
+            steps[0] = started.elapsed();
             if !commit.stats.is_empty() {
                 let mut appender = conn.appender(Table::Stats.name())?;
                 appender.append_record_batch(to_storage(&commit.stats.to_batch()?)?)?;
                 appender.flush()?;
             }
+            steps[1] = started.elapsed();
             tables::upsert_patterns(&conn, &commit.patterns)?;
+            steps[2] = started.elapsed();
             if !commit.delivery_keys.is_empty() {
                 let mut appender = conn.appender("delivery_keys")?;
                 let now = duckdb::types::Value::Timestamp(
@@ -266,8 +304,18 @@ impl Store {
                 queue::enqueue(&conn, first, &commit.errors)?;
                 queue::meta_set(&conn, "queue_seq", &last.to_string())?;
             }
+            steps[3] = started.elapsed();
             Ok(())
         })?;
+        tracing::debug!(
+            rows = commit.logs.iter().map(RecordBatch::num_rows).sum::<usize>(),
+            logs_us = steps[0].as_micros() as u64,
+            stats_us = (steps[1] - steps[0]).as_micros() as u64,
+            patterns_us = (steps[2] - steps[1]).as_micros() as u64,
+            keys_queue_us = (steps[3] - steps[2]).as_micros() as u64,
+            commit_us = (started.elapsed() - steps[3]).as_micros() as u64,
+            "commit steps"
+        );
         // Advanced only once committed; a failed commit reuses the numbers it did not keep.
         self.next_seq
             .fetch_add(commit.errors.len() as u64, Ordering::SeqCst);
@@ -286,7 +334,9 @@ impl Store {
 
     /// Whether a delivery with this key was committed (within [`DELIVERY_KEY_TTL_HOURS`]).
     pub fn delivery_seen(&self, key: &str) -> Result<bool> {
-        let conn = self.writer();
+        // A reader: the check must not wait for a commit in progress (the pipeline tracks the
+        // keys of groups not yet committed itself).
+        let conn = self.reader()?;
         let n: i64 = conn.query_row(
             "SELECT count(*) FROM delivery_keys WHERE key = ?",
             [key],
