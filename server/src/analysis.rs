@@ -57,11 +57,18 @@ pub fn processor(config: &AnalystConfig, sql_url: Option<String>) -> anyhow::Res
 /// earlier run).
 const IDLE_POLL: Duration = Duration::from_secs(2);
 
+/// While the queue is long, batches grow up to this many times `batch.max_events`: the cost of
+/// a batch follows its (service, pattern) groups, not its events, so a long queue drains with
+/// fewer context reads per event.
+const MAX_BATCH_GROWTH: usize = 16;
+
 pub struct EmbeddedWorker {
     pub store: StoreRef,
     pub sink: InsightStore,
     pub processor: Arc<Processor>,
     pub batch: BatchConfig,
+    /// The worker's share of the machine while ingest is busy (see `worker.share_under_ingest`).
+    pub share_under_ingest: f64,
     pub queued: Arc<Notify>,
     pub metrics: Metrics,
 }
@@ -70,9 +77,9 @@ impl EmbeddedWorker {
     /// Runs until `stop`; the batch in progress is finished first.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut backoff = worker::retry::Backoff::default();
+        let mut max = self.batch.max_events;
         while !*stop.borrow() {
             let store = self.store.clone();
-            let max = self.batch.max_events;
             let mut head = match tokio::task::spawn_blocking(move || store.queue_head(max)).await {
                 Ok(Ok(head)) => head,
                 Ok(Err(err)) => {
@@ -105,6 +112,11 @@ impl EmbeddedWorker {
                     head = more;
                 }
             }
+            // A full batch means a long queue: take more next time; a short one, back to the
+            // configured size.
+            let full = head.len() >= max;
+            let started = std::time::Instant::now();
+            let ingested = self.metrics.ingested.get();
             let seqs: Vec<u64> = head.iter().map(|q| q.seq).collect();
             let events = head.into_iter().map(|q| q.event).collect();
             let (updates, _) = self.processor.process(events).await;
@@ -114,6 +126,19 @@ impl EmbeddedWorker {
                     self.metrics.record_cost(cost);
                     self.metrics.record_applied(applied);
                     backoff.reset();
+                    max = if full {
+                        (max * 2).min(self.batch.max_events * MAX_BATCH_GROWTH)
+                    } else {
+                        self.batch.max_events
+                    };
+                    // Ingest went on meanwhile: leave it the rest of the machine.
+                    if self.metrics.ingested.get() > ingested {
+                        let pause = pause_for(started.elapsed(), self.share_under_ingest);
+                        tokio::select! {
+                            _ = tokio::time::sleep(pause) => {}
+                            _ = stop.changed() => {}
+                        }
+                    }
                 }
                 Err(err) => {
                     // The events stay queued and are analysed again.
@@ -124,5 +149,24 @@ impl EmbeddedWorker {
                 }
             }
         }
+    }
+}
+
+/// How long to wait after a batch that took `busy`, to use at most `share` of the time.
+fn pause_for(busy: Duration, share: f64) -> Duration {
+    let share = share.clamp(0.01, 1.0);
+    busy.mul_f64(1.0 / share - 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pause_leaves_ingest_the_rest() {
+        let busy = Duration::from_millis(100);
+        assert_eq!(pause_for(busy, 0.25), Duration::from_millis(300));
+        assert_eq!(pause_for(busy, 1.0), Duration::ZERO);
+        assert_eq!(pause_for(busy, 0.5), busy);
     }
 }

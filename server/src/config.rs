@@ -23,6 +23,14 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Most rows written in one group commit; concurrent requests are merged up to this size.
     pub max_commit_rows: usize,
+    /// Most bytes of parsed records waiting for their commit, over every source; a request
+    /// beyond it waits up to `admit_wait_ms`, then is refused (HTTP 503 with `Retry-After`,
+    /// gRPC `RESOURCE_EXHAUSTED`). Bounds the pipeline's memory when senders outrun the store.
+    pub max_pending_bytes: usize,
+    /// How long a request may wait for room under `max_pending_bytes`, in milliseconds.
+    pub admit_wait_ms: u64,
+    /// DuckDB's own limits.
+    pub store: StoreConfig,
     /// Mine every message into a pattern (`logs.pattern_id`, the `patterns` table).
     pub mine_patterns: bool,
     /// Where insights are stored: empty for the DuckDB file, or a `postgres://` URL.
@@ -39,6 +47,41 @@ pub struct ServeConfig {
     pub sources: SourcesConfig,
     /// Who may use the SQL endpoint, TLS, and its limits.
     pub sql: SqlConfig,
+}
+
+/// DuckDB's memory and threads: explicit, so that the store fits a small machine beside the
+/// rest of the server (DuckDB's own default is 80% of the machine's memory).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// DuckDB's `memory_limit` (e.g. `"512MB"`, `"2GB"`): its buffer pool and query memory.
+    pub memory_limit: String,
+    /// DuckDB's worker threads; 0: one per core.
+    pub threads: usize,
+    /// DuckDB's `wal_autocheckpoint`: how much its write-ahead log grows before a commit
+    /// checkpoints it (compresses the new rows into the file). Larger means fewer, larger
+    /// checkpoints: at DuckDB's 16 MB an ingest at full speed checkpoints every few commits.
+    pub wal_autocheckpoint: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            memory_limit: "512MB".into(),
+            threads: 0,
+            wal_autocheckpoint: "128MB".into(),
+        }
+    }
+}
+
+impl StoreConfig {
+    pub fn options(&self) -> store::StoreOptions {
+        store::StoreOptions {
+            memory_limit: Some(self.memory_limit.clone()),
+            threads: (self.threads > 0).then_some(self.threads),
+            wal_autocheckpoint: Some(self.wal_autocheckpoint.clone()),
+        }
+    }
 }
 
 /// The SQL endpoint's users, TLS and limits. Without users it accepts loopback peers only,
@@ -327,6 +370,11 @@ pub struct WorkerConfig {
     pub linger_ms: u64,
     /// Consumer group of `loginsight worker` processes.
     pub group: String,
+    /// The embedded worker's share of the machine while ingest is busy (0 < share ≤ 1): after
+    /// a batch that took `t` it waits `t × (1 / share − 1)` if records were committed
+    /// meanwhile. Ingest keeps the rest; the queue absorbs the difference and drains when
+    /// ingest is quiet.
+    pub share_under_ingest: f64,
 }
 
 impl Default for WorkerConfig {
@@ -336,6 +384,7 @@ impl Default for WorkerConfig {
             batch_size: b.max_events,
             linger_ms: b.linger.as_millis() as u64,
             group: "loginsight-workers".into(),
+            share_under_ingest: 0.25,
         }
     }
 }
@@ -358,6 +407,9 @@ impl Default for ServeConfig {
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 4317)),
             max_body_bytes: 32 * 1024 * 1024,
             max_commit_rows: 200_000,
+            max_pending_bytes: 256 * 1024 * 1024,
+            admit_wait_ms: 1000,
+            store: StoreConfig::default(),
             mine_patterns: true,
             insights_url: String::new(),
             routing: RoutingConfig::default(),
@@ -395,6 +447,19 @@ pub struct ServeOverrides {
     /// Most rows per group commit [default: 200000]
     #[arg(long, env = "LOGINSIGHT_MAX_COMMIT_ROWS")]
     pub max_commit_rows: Option<usize>,
+    /// Most bytes of records waiting for their commit before requests are refused with 503
+    /// [default: 256 MiB]
+    #[arg(long, env = "LOGINSIGHT_MAX_PENDING_BYTES")]
+    pub max_pending_bytes: Option<usize>,
+    /// How long a request waits for room under --max-pending-bytes, in ms [default: 1000]
+    #[arg(long, env = "LOGINSIGHT_ADMIT_WAIT_MS")]
+    pub admit_wait_ms: Option<u64>,
+    /// DuckDB's memory_limit, e.g. 512MB or 2GB [default: 512MB]
+    #[arg(long, env = "LOGINSIGHT_DUCKDB_MEMORY_LIMIT")]
+    pub duckdb_memory_limit: Option<String>,
+    /// DuckDB's worker threads, 0 = one per core [default: 0]
+    #[arg(long, env = "LOGINSIGHT_DUCKDB_THREADS")]
+    pub duckdb_threads: Option<usize>,
     /// Mine message patterns: true or false [default: true]
     #[arg(long, env = "LOGINSIGHT_MINE_PATTERNS")]
     pub mine_patterns: Option<bool>,
@@ -481,6 +546,18 @@ impl ServeConfig {
         if let Some(v) = o.max_commit_rows {
             config.max_commit_rows = v;
         }
+        if let Some(v) = o.max_pending_bytes {
+            config.max_pending_bytes = v;
+        }
+        if let Some(v) = o.admit_wait_ms {
+            config.admit_wait_ms = v;
+        }
+        if let Some(v) = o.duckdb_memory_limit {
+            config.store.memory_limit = v;
+        }
+        if let Some(v) = o.duckdb_threads {
+            config.store.threads = v;
+        }
         if let Some(v) = o.mine_patterns {
             config.mine_patterns = v;
         }
@@ -546,8 +623,24 @@ impl ServeConfig {
         if self.max_commit_rows == 0 {
             bail!("max_commit_rows must be at least 1");
         }
+        if self.max_pending_bytes < self.max_body_bytes {
+            bail!(
+                "max_pending_bytes ({}) must be at least max_body_bytes ({}), or the largest \
+                 request could never be admitted",
+                self.max_pending_bytes,
+                self.max_body_bytes
+            );
+        }
+        let limit = self.store.memory_limit.trim();
+        if limit.is_empty() || !limit.starts_with(|c: char| c.is_ascii_digit()) {
+            bail!("store.memory_limit must be a size such as \"512MB\", got {limit:?}");
+        }
         if self.worker.batch_size == 0 {
             bail!("worker.batch_size must be at least 1");
+        }
+        let share = self.worker.share_under_ingest;
+        if !(share > 0.0 && share <= 1.0) {
+            bail!("worker.share_under_ingest must be above 0 and at most 1, got {share}");
         }
         let url = &self.insights_url;
         if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {

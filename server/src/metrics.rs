@@ -6,6 +6,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 /// Every metric the server exports; cheap to clone (the metrics are shared handles).
 #[derive(Clone)]
@@ -38,6 +39,15 @@ pub struct Metrics {
     pub source_requests: Family<Vec<(&'static str, &'static str)>, Counter>,
     /// Records committed per source (every source, including syslog and the file tail).
     pub source_records: Family<Vec<(&'static str, String)>, Counter>,
+    /// Requests refused because `max_pending_bytes` of records already waited for the store.
+    pub overloaded: Counter,
+    /// Bytes of records admitted and not yet committed (set when scraped).
+    pub pending_bytes: Gauge,
+    /// Syslog datagrams dropped because the store was behind (UDP cannot be slowed down).
+    pub syslog_udp_dropped: Counter,
+    /// CPU-bound time spent per ingest stage (`parse`, `mine`, `route`, `commit`), in seconds:
+    /// divided by `ingested_records` it is the cost of a line in each stage.
+    pub stage_seconds: Family<Vec<(&'static str, &'static str)>, Counter<f64, AtomicU64>>,
 }
 
 impl Metrics {
@@ -73,6 +83,10 @@ impl Metrics {
             "model_tokens",
             "Tokens (prompt + completion) of those calls",
         );
+        let syslog_udp_dropped = counter(
+            "syslog_udp_dropped",
+            "Syslog UDP datagrams dropped because ingest was behind",
+        );
         let source_requests = Family::<Vec<(&'static str, &'static str)>, Counter>::default();
         registry.register(
             "source_requests",
@@ -84,6 +98,25 @@ impl Metrics {
             "source_records",
             "Records committed per source",
             source_records.clone(),
+        );
+        let overloaded = Counter::default();
+        registry.register(
+            "overloaded_requests",
+            "Ingest requests refused (503 / RESOURCE_EXHAUSTED) because the pipeline was full",
+            overloaded.clone(),
+        );
+        let pending_bytes = Gauge::default();
+        registry.register(
+            "pending_bytes",
+            "Bytes of records admitted and waiting for their commit",
+            pending_bytes.clone(),
+        );
+        let stage_seconds =
+            Family::<Vec<(&'static str, &'static str)>, Counter<f64, AtomicU64>>::default();
+        registry.register(
+            "stage_seconds",
+            "Time spent per ingest stage (parse, mine, route, commit)",
+            stage_seconds.clone(),
         );
         let backlog = Gauge::default();
         registry.register(
@@ -106,7 +139,18 @@ impl Metrics {
             model_tokens,
             source_requests,
             source_records,
+            overloaded,
+            pending_bytes,
+            syslog_udp_dropped,
+            stage_seconds,
         }
+    }
+
+    /// Adds `elapsed` to the time spent in ingest stage `stage`.
+    pub fn record_stage(&self, stage: &'static str, elapsed: std::time::Duration) {
+        self.stage_seconds
+            .get_or_create(&vec![("stage", stage)])
+            .inc_by(elapsed.as_secs_f64());
     }
 
     /// Counts one request of `source`: accepted when it was answered with success.

@@ -14,14 +14,14 @@ use crate::analysis::EmbeddedWorker;
 use crate::config::{ServeConfig, ServeOverrides};
 use crate::metrics::Metrics;
 use crate::mining::PatternStage;
-use crate::pipeline::{Pipeline, Stages};
+use crate::pipeline::{Limits, Pipeline, Stages};
 use crate::route::Router;
 use crate::sources::http::{HttpState, router};
 
 pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
     let config = ServeConfig::load(&overrides)?;
     let store = Arc::new(
-        store::Store::open(&config.data_dir)
+        store::Store::open_with(&config.data_dir, &config.store.options())
             .with_context(|| format!("cannot use data directory {}", config.data_dir.display()))?,
     );
     let kafka = config.bus.kafka();
@@ -88,8 +88,13 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
         queued: queued.clone(),
         metrics: metrics.clone(),
     };
-    let (pipeline, writer) = Pipeline::start(store.clone(), config.max_commit_rows, stages)
-        .context("cannot start the writer thread")?;
+    let limits = Limits {
+        max_commit_rows: config.max_commit_rows,
+        max_pending_bytes: config.max_pending_bytes,
+        admit_wait: Duration::from_millis(config.admit_wait_ms),
+    };
+    let (pipeline, writer) =
+        Pipeline::start(store.clone(), limits, stages).context("cannot start the writer thread")?;
     let (stop_tx, stop_rx) = watch::channel(false);
 
     // The analysis path: in-process worker on the embedded queue, or relay + results consumer.
@@ -101,6 +106,7 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
                 sink: insight_store.clone(),
                 processor: processor.clone(),
                 batch: config.worker.batch(),
+                share_under_ingest: config.worker.share_under_ingest,
                 queued: queued.clone(),
                 metrics: metrics.clone(),
             };
@@ -161,6 +167,7 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
             syslog_udp,
             syslog_tcp,
             pipeline.clone(),
+            metrics.syslog_udp_dropped.clone(),
             syslog_stop,
         ))
     });

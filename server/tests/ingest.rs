@@ -290,3 +290,149 @@ async fn a_request_retried_under_its_idempotency_key_is_stored_once() {
     assert_eq!(server.psql("SELECT count(*) FROM logs").trim(), "4");
     assert!(server.stop().success());
 }
+
+/// Senders faster than the store: with room for one request's records, concurrent requests
+/// beyond it are refused at once with 503 and `Retry-After`, nothing of them stored, and every
+/// request answered 200 is stored whole. What waits in memory never exceeds the budget.
+#[tokio::test(flavor = "multi_thread")]
+async fn overload_is_refused_with_503_and_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(
+        dir.path(),
+        &[
+            "--max-body-bytes",
+            "4000000",
+            "--max-pending-bytes",
+            "4000000",
+            "--admit-wait-ms",
+            "0",
+            "--mine-patterns",
+            "false",
+        ],
+    );
+    let client = reqwest::Client::new();
+    let body = ndjson(12_000);
+    let mut requests = Vec::new();
+    for _ in 0..24 {
+        let client = client.clone();
+        let url = server.url("/v1/logs");
+        let body = body.clone();
+        requests.push(tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .header("content-type", "application/x-ndjson")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+            let reply: serde_json::Value = response.json().await.unwrap();
+            (status, retry_after, reply)
+        }));
+    }
+    let (mut accepted, mut refused) = (0u64, 0u64);
+    for request in requests {
+        let (status, retry_after, reply) = request.await.unwrap();
+        match status {
+            200 => accepted += reply["accepted"].as_u64().unwrap(),
+            503 => {
+                refused += 1;
+                assert_eq!(retry_after.as_deref(), Some("1"), "{reply}");
+                let error = reply["error"].as_str().unwrap();
+                assert!(
+                    error.contains("busy") && error.contains("nothing"),
+                    "{error}"
+                );
+            }
+            other => panic!("unexpected status {other}: {reply}"),
+        }
+    }
+    assert!(refused > 0, "24 concurrent requests fit a budget of one");
+    assert!(accepted > 0);
+    assert_eq!(
+        server.psql("SELECT count(*) FROM logs").trim(),
+        accepted.to_string()
+    );
+    assert_eq!(
+        server.metric("loginsight_overloaded_requests_total").await,
+        refused as f64
+    );
+    assert_eq!(server.metric("loginsight_pending_bytes").await, 0.0);
+    assert!(server.stop().success());
+}
+
+/// kill -9 while four senders keep requests in flight: after a restart every request that was
+/// answered 200 is stored exactly once and whole, and no request is stored in part.
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_under_sustained_ingest_loses_and_doubles_nothing_acknowledged() {
+    const LINES: usize = 2000;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+    let url = server.url("/v1/logs");
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut senders = Vec::new();
+    for _ in 0..4 {
+        let (url, next, stop) = (url.clone(), next.clone(), stop.clone());
+        senders.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut acked = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let request = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let body: String = (0..LINES)
+                    .map(|i| {
+                        format!(
+                            "{{\"service\":\"req-{request}\",\"message\":\"line {i} of request {request}\"}}\n"
+                        )
+                    })
+                    .collect();
+                match client.post(&url).body(body).send().await {
+                    Ok(response) if response.status() == 200 => acked.push(request),
+                    // The kill cut the request off: stored whole or not at all.
+                    _ => break,
+                }
+            }
+            acked
+        }));
+    }
+    // Let acknowledged requests pile up, then kill with requests in flight.
+    while next.load(std::sync::atomic::Ordering::SeqCst) < 40 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    server.crash();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut acked = Vec::new();
+    for sender in senders {
+        acked.extend(sender.await.unwrap());
+    }
+    assert!(
+        acked.len() >= 30,
+        "only {} requests acknowledged",
+        acked.len()
+    );
+
+    let server = TestServer::start(dir.path());
+    let stored: std::collections::HashMap<String, usize> = server
+        .psql("SELECT service, count(*) FROM logs GROUP BY service")
+        .lines()
+        .map(|l| {
+            let (service, n) = l.split_once('|').unwrap();
+            (service.to_string(), n.parse().unwrap())
+        })
+        .collect();
+    for request in &acked {
+        assert_eq!(
+            stored.get(&format!("req-{request}")),
+            Some(&LINES),
+            "acknowledged request {request}"
+        );
+    }
+    for (service, n) in &stored {
+        assert_eq!(*n, LINES, "{service} stored in part or twice");
+    }
+    assert!(server.stop().success());
+}

@@ -48,6 +48,10 @@ fn status(err: IngestError) -> Status {
         IngestError::Pipeline(PipelineError::Closed) => {
             Status::unavailable("the server is shutting down; nothing stored")
         }
+        IngestError::Pipeline(PipelineError::Overloaded) => Status::resource_exhausted(format!(
+            "{}; nothing stored, retry later",
+            PipelineError::Overloaded
+        )),
         IngestError::Pipeline(err) => Status::internal(format!("{err}; nothing stored")),
     }
 }

@@ -140,6 +140,10 @@ async fn healthz() -> &'static str {
 }
 
 async fn metrics(State(state): State<HttpState>) -> Response {
+    state
+        .metrics
+        .pending_bytes
+        .set(state.pipeline.pending_bytes() as i64);
     let store = state.store.clone();
     match tokio::task::spawn_blocking(move || store.queue_len()).await {
         Ok(Ok(n)) => {
@@ -215,7 +219,9 @@ impl IntoResponse for HttpError {
             ),
             HttpError::Pipeline(err) => {
                 let status = match err {
-                    PipelineError::Closed => StatusCode::SERVICE_UNAVAILABLE,
+                    PipelineError::Closed | PipelineError::Overloaded => {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    }
                     PipelineError::Build(_) | PipelineError::Store(_) => {
                         StatusCode::INTERNAL_SERVER_ERROR
                     }
@@ -226,6 +232,10 @@ impl IntoResponse for HttpError {
                 )
             }
         };
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // The Datadog agent, Vector and OpenTelemetry exporters retry a 503 after this.
+            return (status, [(header::RETRY_AFTER, "1")], Json(body)).into_response();
+        }
         (status, Json(body)).into_response()
     }
 }
@@ -318,9 +328,13 @@ async fn ingest_logs(
     let received_at = chrono::Utc::now().timestamp_micros();
     // Decompressing and parsing a 16 MiB body is tens of milliseconds of CPU: keep it off the
     // async workers.
+    let metrics = state.metrics.clone();
     let parsed = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
         let body = decode_body(&headers, body, limit)?;
-        parse_body(&body, received_at, "http").map_err(HttpError::Malformed)
+        let parsed = parse_body(&body, received_at, "http").map_err(HttpError::Malformed);
+        metrics.record_stage("parse", started.elapsed());
+        parsed
     })
     .await
     .map_err(|e| HttpError::Internal(e.to_string()))??;

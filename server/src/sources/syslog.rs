@@ -10,11 +10,14 @@
 //!
 //! Syslog has no acknowledgement, so nothing can be promised to the sender: records are
 //! committed in batches of up to 1,000 or every 200 ms, and a TCP sender is not read from while
-//! the batcher is behind (backpressure instead of unbounded buffering).
+//! the batcher is behind (backpressure instead of unbounded buffering; the batcher waits for
+//! room in the pipeline rather than giving up). A UDP datagram that arrives while the batcher
+//! is behind is dropped and counted (`loginsight_syslog_udp_dropped_total`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
 use serde_json::{Map, Value, json};
 use syslog_loose::{Message, ProcId, Variant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
@@ -149,7 +152,7 @@ async fn flush(pipeline: &Pipeline, pending: &mut Vec<Raw>) {
     .await;
     match built {
         Ok(batch) => {
-            if let Err(err) = pipeline.submit(batch).await {
+            if let Err(err) = pipeline.submit_waiting(batch).await {
                 tracing::error!(error = %err, "syslog batch not stored");
             }
         }
@@ -161,7 +164,15 @@ fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-async fn run_udp(socket: UdpSocket, tx: mpsc::Sender<Raw>, mut stop: watch::Receiver<bool>) {
+/// Receives datagrams. UDP has no way to slow a sender down: when the batcher is behind (the
+/// store is full, see `max_pending_bytes`), a datagram is dropped and counted rather than left
+/// to overflow the kernel's buffer uncounted.
+async fn run_udp(
+    socket: UdpSocket,
+    tx: mpsc::Sender<Raw>,
+    dropped: Counter,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let (n, peer) = tokio::select! {
@@ -185,8 +196,12 @@ async fn run_udp(socket: UdpSocket, tx: mpsc::Sender<Raw>, mut stop: watch::Rece
             peer: peer.ip(),
             received_at: now_us(),
         };
-        if tx.send(raw).await.is_err() {
-            return;
+        match tx.try_send(raw) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                dropped.inc();
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return,
         }
     }
 }
@@ -289,12 +304,13 @@ pub async fn run(
     udp: Option<UdpSocket>,
     tcp: Option<TcpListener>,
     pipeline: Pipeline,
+    dropped: Counter,
     stop: watch::Receiver<bool>,
 ) {
     let (tx, rx) = mpsc::channel(BATCH * 4);
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(socket) = udp {
-        tasks.spawn(run_udp(socket, tx.clone(), stop.clone()));
+        tasks.spawn(run_udp(socket, tx.clone(), dropped, stop.clone()));
     }
     if let Some(listener) = tcp {
         tasks.spawn(run_tcp(listener, tx.clone(), stop.clone()));
