@@ -216,9 +216,7 @@ impl Pipeline {
     pub fn pending_bytes(&self) -> usize {
         (self.budget as usize).saturating_sub(self.room.available_permits()) * PERMIT_BYTES
     }
-}
 
-impl Pipeline {
     /// Room for `bytes` of records, waiting for it up to `wait` (`None`: as long as it takes).
     async fn admit(
         &self,
@@ -335,7 +333,7 @@ fn prepare_loop(
             delivery_keys: job.key.into_iter().collect(),
             ..Commit::default()
         };
-        if let Err(err) = prepare_group(&mut part, stages) {
+        if let Err(err) = mine_and_route(&mut part, stages) {
             tracing::error!(error = %err, "preparing a batch failed");
             let _ = job.done.send(Err(err));
             continue;
@@ -431,7 +429,8 @@ fn commit_loop(store: StoreRef, shared: &Shared, done: Done) {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // The set is only inserted into and removed from; a panic elsewhere cannot break it.
+    // What these mutexes guard (the key set, the gathered group) is whole between statements;
+    // a panic in another thread cannot leave it half-changed.
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -457,9 +456,9 @@ fn count_sources(batches: &[RecordBatch], metrics: &Metrics) {
     }
 }
 
-/// Mines and routes a group: fills `pattern_id`, the `patterns` changes and the events for
-/// the analysis queue.
-fn prepare_group(commit: &mut Commit, stages: &mut Stages) -> Result<(), PipelineError> {
+/// Mines and routes one request: fills `pattern_id`, the `patterns` changes and the events
+/// for the analysis queue.
+fn mine_and_route(commit: &mut Commit, stages: &mut Stages) -> Result<(), PipelineError> {
     let started = std::time::Instant::now();
     if let Some(stage) = stages.patterns.as_mut() {
         let mined = stage

@@ -308,6 +308,8 @@ async fn overload_is_refused_with_503_and_loses_nothing_acknowledged() {
             "0",
             "--mine-patterns",
             "false",
+            "--duckdb-threads",
+            "1",
         ],
     );
     let client = reqwest::Client::new();

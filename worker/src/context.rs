@@ -103,29 +103,35 @@ impl SqlContext {
         Ok(guard)
     }
 
-    /// The context of `group`. Errors leave the analysis with the batch's own facts.
+    /// The context of `group`, all but the stored insight (see [`SqlContext::existing`]).
+    /// Errors leave the analysis with the batch's own facts.
     pub async fn context(&self, group: &Group) -> Result<Context, String> {
-        let guard = self.client().await?;
-        let client = guard.as_ref().ok_or("no connection")?;
-        let result = self.read(client, group).await;
-        if result.is_err() {
-            drop(guard);
-            *self.client.lock().await = None;
-        }
-        result.map_err(|e| format!("reading context: {e}"))
+        self.with_client(async |db| self.read(db, group).await)
+            .await
+            .map_err(|e| format!("reading context: {e}"))
     }
 
     /// Only the insight already stored for `group`: all a group that is not analysed again
     /// needs, one small query instead of the whole context's scans of `logs`.
     pub async fn existing(&self, group: &Group) -> Result<Option<Existing>, String> {
+        self.with_client(async |db| read_existing(db, group).await)
+            .await
+            .map_err(|e| format!("reading the stored insight: {e}"))
+    }
+
+    /// Runs `read` on the connection; a failed read drops it, so the next one reconnects.
+    async fn with_client<T>(
+        &self,
+        read: impl AsyncFnOnce(&Client) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<T, String> {
         let guard = self.client().await?;
         let client = guard.as_ref().ok_or("no connection")?;
-        let result = read_existing(client, group).await;
+        let result = read(client).await;
         if result.is_err() {
             drop(guard);
             *self.client.lock().await = None;
         }
-        result.map_err(|e| format!("reading the stored insight: {e}"))
+        result.map_err(|e| e.to_string())
     }
 
     async fn read(&self, db: &Client, group: &Group) -> Result<Context, tokio_postgres::Error> {
@@ -258,15 +264,13 @@ impl SqlContext {
             .collect()
         };
 
-        let existing = read_existing(db, group).await?;
-
         Ok(Context {
             window_start_us: start,
             window_end_us: end,
             patterns: stats,
             trend,
             trace_services,
-            existing,
+            existing: None,
         })
     }
 }

@@ -91,19 +91,19 @@ impl Processor {
         self.analyst.model()
     }
 
-    async fn context_of(&self, group: &Group) -> Context {
-        let mut context = match &self.context {
+    /// The whole context of a group that will be analysed, with its stored insight.
+    async fn context_of(&self, group: &Group, existing: Option<Existing>) -> Context {
+        let context = match &self.context {
             Some(source) => source.context(group).await.unwrap_or_else(|err| {
                 tracing::warn!(error = %err, "analysing without store context");
                 Context::default()
             }),
             None => Context::default(),
         };
-        if context.existing.is_none() {
-            let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-            context.existing = known.get(&group.insight_id()).cloned();
+        Context {
+            existing,
+            ..context
         }
-        context
     }
 
     /// The stored insight of `group` (or the one this processor last wrote), without the rest
@@ -183,11 +183,7 @@ impl Processor {
                 .as_ref()
                 .is_none_or(|existing| material_change(existing, &group, &model));
             let context = if analyse {
-                let mut context = self.context_of(&group).await;
-                if context.existing.is_none() {
-                    context.existing = existing;
-                }
-                context
+                self.context_of(&group, existing).await
             } else {
                 Context {
                     existing,
@@ -263,7 +259,8 @@ impl Processor {
         let mut planned = Vec::new();
         for group in group::group(events) {
             stats.groups += 1;
-            let context = self.context_of(&group).await;
+            let existing = self.existing_of(&group).await;
+            let context = self.context_of(&group, existing).await;
             planned.push((group, context, true));
         }
         let outcomes = self.analyse_all(&planned).await;

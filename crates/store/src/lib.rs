@@ -146,7 +146,7 @@ impl Store {
         Store::open_with(data_dir, &StoreOptions::default())
     }
 
-    /// [`Store::open`] with DuckDB's memory limit and threads set.
+    /// [`Store::open`] with DuckDB's memory limit, threads and checkpoint size set.
     pub fn open_with(data_dir: &Path, options: &StoreOptions) -> Result<Store> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
             path: data_dir.to_path_buf(),
@@ -188,25 +188,21 @@ impl Store {
             + 1;
         let newest_ts: Option<i64> =
             conn.query_row("SELECT epoch_us(max(ts)) FROM logs", [], |r| r.get(0))?;
+        // Settings are per database: every connection cloned from this one shares them.
+        let threads = options.threads.map(|n| n.max(1).to_string());
+        for (name, value) in [
+            ("memory_limit", &options.memory_limit),
+            ("wal_autocheckpoint", &options.wal_autocheckpoint),
+            ("threads", &threads),
+        ] {
+            if let Some(value) = value {
+                let value = value.replace('\'', "''");
+                conn.execute_batch(&format!("SET {name} = '{value}'"))?;
+            }
+        }
         // Every connection of this database, the readers that run pushed-down queries above
         // all, can neither read nor write files (`read_csv`, `COPY … TO`, `ATTACH`, extension
         // loading), and no statement can change that back. The store itself needs neither.
-        // Settings are per database: every connection cloned from this one shares them.
-        if let Some(limit) = &options.memory_limit {
-            conn.execute_batch(&format!(
-                "SET memory_limit = '{}'",
-                limit.replace('\'', "''")
-            ))?;
-        }
-        if let Some(size) = &options.wal_autocheckpoint {
-            conn.execute_batch(&format!(
-                "SET wal_autocheckpoint = '{}'",
-                size.replace('\'', "''")
-            ))?;
-        }
-        if let Some(threads) = options.threads {
-            conn.execute_batch(&format!("SET threads = {}", threads.max(1)))?;
-        }
         conn.execute_batch("SET enable_external_access = false; SET lock_configuration = true;")?;
         let catalog: String = conn.query_row("SELECT current_database()", [], |r| r.get(0))?;
         let stats_view = tables::stats_view(&catalog);

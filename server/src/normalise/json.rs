@@ -27,6 +27,17 @@ pub struct LineError {
     pub message: String,
 }
 
+impl LineError {
+    /// An error whose line the caller fills in, at no known column.
+    fn unplaced(message: String) -> LineError {
+        LineError {
+            line: 0,
+            column: None,
+            message,
+        }
+    }
+}
+
 /// All errors of a rejected payload.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PayloadErrors {
@@ -188,11 +199,7 @@ fn push_object<'a>(
     out: &mut LogBatchBuilder,
 ) -> Result<(), LineError> {
     if fields::borrowed_entries(text, entries) {
-        let parts = fields::to_parts(entries).map_err(|message| LineError {
-            line: 0,
-            column: None,
-            message,
-        })?;
+        let parts = fields::to_parts(entries).map_err(LineError::unplaced)?;
         out.push_ref(&RecordRef {
             ts: parts.ts.unwrap_or(received_at),
             received_at,
@@ -209,14 +216,8 @@ fn push_object<'a>(
     }
     match serde_json::from_slice::<Value>(text) {
         Ok(value) => {
-            let record =
-                object_to_record(value, text.len(), received_at, source).map_err(|message| {
-                    LineError {
-                        line: 0,
-                        column: None,
-                        message,
-                    }
-                })?;
+            let record = object_to_record(value, text.len(), received_at, source)
+                .map_err(LineError::unplaced)?;
             out.push(&record);
             Ok(())
         }
