@@ -19,6 +19,9 @@ pub enum StoreError {
     DuckDb(#[from] duckdb::Error),
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    /// From the arrow that duckdb-rs is built on (see `bridge`).
+    #[error("arrow: {0}")]
+    DuckArrow(#[from] duckdb::arrow::error::ArrowError),
     #[error("only SELECT statements are run for the SQL endpoint, not {0:?}")]
     NotAQuery(String),
     #[error("query returned {got} columns, {expected} expected")]

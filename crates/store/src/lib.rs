@@ -7,6 +7,7 @@
 //! DuckDB stores time as `TIMESTAMP` holding UTC; the `UTC` zone of the Arrow schemas in `model`
 //! is stripped on the way in and put back on the way out, so no time-zone extension is needed.
 
+mod bridge;
 mod error;
 mod filter;
 mod insights;
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use arrow::array::{Array, RecordBatch, RecordBatchOptions, StructArray};
+use arrow::array::{Array, RecordBatch, RecordBatchOptions};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use duckdb::Connection;
@@ -448,7 +449,7 @@ impl Store {
                     got: array.num_columns(),
                 });
             }
-            if !sink(from_storage(&array, schema)?) {
+            if !sink(from_storage(array, schema)?) {
                 break;
             }
         }
@@ -515,7 +516,7 @@ impl Store {
         // reports errors instead of panicking as the iterator would.
         let _ = stmt.stream_arrow(duckdb::params_from_iter(params.iter()))?;
         while let Some(array) = stmt.step()? {
-            let batch = from_storage(&array, &schema)?;
+            let batch = from_storage(array, &schema)?;
             if !sink(batch) {
                 break;
             }
@@ -548,7 +549,7 @@ fn in_transaction(conn: &Connection, work: impl FnOnce() -> Result<()>) -> Resul
 }
 
 /// Strips the time zone from timestamp columns: DuckDB stores them as zone-less `TIMESTAMP`.
-fn to_storage(batch: &RecordBatch) -> Result<RecordBatch> {
+fn to_storage(batch: &RecordBatch) -> Result<duckdb::arrow::record_batch::RecordBatch> {
     let mut fields = Vec::with_capacity(batch.num_columns());
     let mut columns = Vec::with_capacity(batch.num_columns());
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
@@ -564,7 +565,7 @@ fn to_storage(batch: &RecordBatch) -> Result<RecordBatch> {
             }
         }
     }
-    Ok(RecordBatch::try_new(
+    bridge::to_duck(RecordBatch::try_new(
         Arc::new(Schema::new(fields)),
         columns,
     )?)
@@ -572,7 +573,11 @@ fn to_storage(batch: &RecordBatch) -> Result<RecordBatch> {
 
 /// Converts a DuckDB result chunk into `schema`, putting the UTC zone back on timestamps and
 /// casting any type DuckDB widened or narrowed (e.g. `sum` results) to the declared one.
-fn from_storage(array: &StructArray, schema: &SchemaRef) -> Result<RecordBatch> {
+fn from_storage(
+    chunk: duckdb::arrow::array::StructArray,
+    schema: &SchemaRef,
+) -> Result<RecordBatch> {
+    let array = bridge::from_duck(chunk)?;
     let mut columns = Vec::with_capacity(schema.fields().len());
     for (field, column) in schema.fields().iter().zip(array.columns()) {
         if column.data_type() == field.data_type() {
