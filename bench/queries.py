@@ -287,7 +287,8 @@ def main():
         ours, db_file = run_loginsight(a.loginsight, data, rows, work, qs)
         native = run_duckdb(db_file, qs)
         pg = {} if a.skip_postgres else run_postgres(db_file, work, qs)
-        print(f"\n{rows:,} rows, median of {RUNS} runs, ms\n")
+        print(f"\n{rows:,} rows, median of {RUNS} runs, ms (DuckDB native: the duckdb {duckdb.__version__} "
+              "Python package)\n")
         print(f"| query | Log Insight | DuckDB native | PostgreSQL 15 | LI / DuckDB | goal 1.3×DuckDB+3 |")
         print("|---|---:|---:|---:|---:|:---:|")
         for name, _ in qs:

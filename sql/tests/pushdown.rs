@@ -335,6 +335,17 @@ async fn newest_first_reads_only_the_newest_window() {
         plan.contains("newest first") && !plan.contains("SortExec"),
         "{plan}"
     );
+    // Grafana's logs panel: `ts` renamed to "time", a `$service` subquery and an ILIKE.
+    let panel = "SELECT ts AS \"time\", message, level, service FROM logs \
+                 WHERE service IN (SELECT DISTINCT service FROM stats) AND message ILIKE '%%' \
+                 ORDER BY \"time\" DESC, message, level, service LIMIT 50";
+    let plan = explain(&pushed, panel).await;
+    assert!(plan.contains("newest first"), "{plan}");
+    assert_eq!(run(&pushed, panel).await, run(&reference, panel).await);
+    // A value merely named like the sorted column is not `ts`.
+    let shifted = "SELECT ts - INTERVAL '1 hour' AS \"time\", message FROM logs \
+                   ORDER BY \"time\" DESC LIMIT 5";
+    assert!(!explain(&pushed, shifted).await.contains("newest first"));
     // The windows must give way to the whole table when they hold too few rows: 1,200 rows
     // over about 70 minutes, so 1,000 rows need more than the last hour.
     for (limit, filter) in [

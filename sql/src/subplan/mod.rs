@@ -349,9 +349,15 @@ fn ordering(plan: &LogicalPlan) -> Vec<(usize, bool, bool)> {
 }
 
 /// Whether the subplan is a newest-first read of `logs`: a sort whose first key is `ts`
-/// descending, with a fetch, over filters and projections of one scan of `logs`.
+/// descending (by that name or an alias, as Grafana's `ts AS "time"`), with a fetch, over
+/// filters and projections of one scan of `logs`; projections above the sort are per row and
+/// do not change which rows it keeps.
 fn newest_first(plan: &LogicalPlan) -> Option<exec::Newest> {
-    let LogicalPlan::Sort(sort) = plan else {
+    let mut root = plan;
+    while let LogicalPlan::Projection(p) = root {
+        root = &p.input;
+    }
+    let LogicalPlan::Sort(sort) = root else {
         return None;
     };
     let fetch = sort.fetch.filter(|n| *n > 0 && *n <= 10_000)?;
@@ -359,30 +365,38 @@ fn newest_first(plan: &LogicalPlan) -> Option<exec::Newest> {
     let Expr::Column(column) = &first.expr else {
         return None;
     };
-    if first.asc || column.name != "ts" {
+    if first.asc {
         return None;
     }
+    // The sorted column, followed down to the scan through the projections that rename it.
+    let mut column = column.clone();
     let mut input = sort.input.as_ref();
     loop {
         match input {
             LogicalPlan::Filter(f) => input = &f.input,
             LogicalPlan::Projection(p) => {
-                // The sorted `ts` must be the stored column, not another value named so.
-                let passes_ts = p.expr.iter().zip(p.schema.fields()).any(|(e, f)| {
-                    f.name() == "ts"
-                        && matches!(e.clone().unalias(), Expr::Column(c) if c.name == "ts")
-                });
-                if !passes_ts {
-                    return None;
-                }
+                // The sorted value must be the stored column, passed through or renamed.
+                let source = p.expr.iter().zip(p.schema.columns()).find_map(|(e, out)| {
+                    let same = out.name == column.name
+                        && column
+                            .relation
+                            .as_ref()
+                            .is_none_or(|r| out.relation.as_ref() == Some(r));
+                    match (same, e.clone().unalias()) {
+                        (true, Expr::Column(c)) => Some(c),
+                        _ => None,
+                    }
+                })?;
+                column = source;
                 input = &p.input;
             }
             LogicalPlan::TableScan(scan) => {
                 let table = duck_table(scan)?;
-                let same_column = column
-                    .relation
-                    .as_ref()
-                    .is_none_or(|r| r.table() == scan.table_name.table());
+                let same_column = column.name == "ts"
+                    && column
+                        .relation
+                        .as_ref()
+                        .is_none_or(|r| r.table() == scan.table_name.table());
                 return (table.table() == Table::Logs && same_column && scan.fetch.is_none())
                     .then_some(exec::Newest { fetch });
             }
