@@ -13,7 +13,6 @@ mod demo;
 mod insights;
 mod metrics;
 mod mining;
-mod normalise;
 mod on_demand;
 mod patterns_csv;
 mod pipeline;

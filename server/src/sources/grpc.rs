@@ -21,9 +21,9 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::metrics::Metrics;
-use crate::normalise::json::{PayloadErrors, objects_to_batch, with_size};
-use crate::normalise::otlp::{entry_objects, otlp_objects};
 use crate::pipeline::{Pipeline, PipelineError};
+use normalise::json::{PayloadErrors, objects_to_batch, with_size};
+use normalise::otlp::{entry_objects, otlp_objects};
 
 /// Why a call stored nothing.
 enum IngestError {

@@ -21,7 +21,7 @@ use axum::routing::{MethodRouter, get, post};
 use serde_json::json;
 
 use crate::metrics::Metrics;
-use crate::normalise::json::{PayloadErrors, parse_body};
+use normalise::json::{PayloadErrors, parse_body};
 use crate::pipeline::{Outcome, Pipeline, PipelineError};
 
 /// What the HTTP routes share.
@@ -369,8 +369,8 @@ async fn otlp_logs(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
-    use crate::normalise::json::{objects_to_batch, with_size};
-    use crate::normalise::otlp::{OtlpEncoding, otlp_objects};
+    use normalise::json::{objects_to_batch, with_size};
+    use normalise::otlp::{OtlpEncoding, otlp_objects};
     let body = body_or_error(body, state.max_body_bytes)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)

@@ -18,18 +18,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
-use serde_json::{Map, Value, json};
-use syslog_loose::{Message, ProcId, Variant};
+use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
-use crate::normalise::json::object_to_record;
 use crate::pipeline::Pipeline;
+use normalise::json::object_to_record;
+use normalise::syslog::{FrameStart, MAX_MESSAGE, frame_start, to_object, trim_line_end};
 
-/// Largest message taken (longer UDP datagrams are cut by the socket; longer TCP frames are
-/// an error that closes the connection, as the stream cannot be resynchronised).
-const MAX_MESSAGE: usize = 1024 * 1024;
 const BATCH: usize = 1_000;
 const FLUSH: Duration = Duration::from_millis(200);
 
@@ -38,65 +35,6 @@ struct Raw {
     text: String,
     peer: IpAddr,
     received_at: i64,
-}
-
-/// The log object of one syslog message, for the normaliser.
-pub fn to_object(text: &str, peer: IpAddr) -> Value {
-    let parsed: Message<&str> = syslog_loose::parse_message(text, Variant::Either);
-    let mut attrs = Map::new();
-    attrs.insert("peer".into(), Value::String(peer.to_string()));
-    attrs.insert(
-        "protocol".into(),
-        Value::String(match parsed.protocol {
-            syslog_loose::Protocol::RFC5424(_) => "rfc5424".into(),
-            syslog_loose::Protocol::RFC3164 => "rfc3164".into(),
-        }),
-    );
-    if let Some(f) = parsed.facility {
-        attrs.insert("facility".into(), Value::String(f.as_str().into()));
-    }
-    match &parsed.procid {
-        Some(ProcId::PID(pid)) => {
-            attrs.insert("procid".into(), Value::from(*pid));
-        }
-        Some(ProcId::Name(name)) => {
-            attrs.insert("procid".into(), Value::String((*name).into()));
-        }
-        None => {}
-    }
-    if let Some(id) = parsed.msgid {
-        attrs.insert("msgid".into(), Value::String(id.into()));
-    }
-    if !parsed.structured_data.is_empty() {
-        let mut sd = Map::new();
-        for element in &parsed.structured_data {
-            let params: Map<String, Value> = element
-                .params
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), Value::String((*v).to_string())))
-                .collect();
-            sd.insert(element.id.to_string(), Value::Object(params));
-        }
-        attrs.insert("structured_data".into(), Value::Object(sd));
-    }
-    let message = if parsed.msg.trim().is_empty() {
-        text
-    } else {
-        parsed.msg
-    };
-    let mut object = json!({
-        "message": message,
-        "service": parsed.appname.unwrap_or("syslog"),
-        "host": parsed.hostname.map_or_else(|| peer.to_string(), str::to_string),
-        "syslog": Value::Object(attrs),
-    });
-    if let Some(severity) = parsed.severity {
-        object["level"] = Value::String(severity.as_str().into());
-    }
-    if let Some(ts) = parsed.timestamp {
-        object["timestamp"] = Value::String(ts.to_rfc3339());
-    }
-    object
 }
 
 /// Collects messages from every listener and commits them in batches.
@@ -206,45 +144,37 @@ async fn run_udp(
     }
 }
 
-/// The next RFC 6587 frame: `LEN SP MSG` when the stream is at digits, a space and `<`; else
-/// the next line. `None` at the end of the stream.
+/// The next RFC 6587 frame (see [`frame_start`]). `None` at the end of the stream.
 async fn next_frame(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Vec<u8>>> {
     let head = reader.fill_buf().await?;
     if head.is_empty() {
         return Ok(None);
     }
-    let digits = head.iter().take_while(|b| b.is_ascii_digit()).count();
-    let counted = digits > 0
-        && digits <= 7
-        && head.get(digits) == Some(&b' ')
-        && head.get(digits + 1).is_none_or(|b| *b == b'<');
-    if counted {
-        let len: usize = std::str::from_utf8(&head[..digits])
-            .ok()
-            .and_then(|d| d.parse().ok())
-            .unwrap_or(0);
-        reader.consume(digits + 1);
-        if len > MAX_MESSAGE {
-            return Err(std::io::Error::other(format!(
-                "frame of {len} bytes exceeds {MAX_MESSAGE}"
-            )));
+    match frame_start(head) {
+        FrameStart::Counted { header, len } => {
+            reader.consume(header);
+            if len > MAX_MESSAGE {
+                return Err(std::io::Error::other(format!(
+                    "frame of {len} bytes exceeds {MAX_MESSAGE}"
+                )));
+            }
+            let mut frame = vec![0u8; len];
+            reader.read_exact(&mut frame).await?;
+            Ok(Some(frame))
         }
-        let mut frame = vec![0u8; len];
-        reader.read_exact(&mut frame).await?;
-        return Ok(Some(frame));
+        FrameStart::Line => {
+            let mut line = Vec::new();
+            let n = (&mut *reader)
+                .take(MAX_MESSAGE as u64 + 1)
+                .read_until(b'\n', &mut line)
+                .await?;
+            if n == 0 {
+                return Ok(None);
+            }
+            trim_line_end(&mut line);
+            Ok(Some(line))
+        }
     }
-    let mut line = Vec::new();
-    let n = (&mut *reader)
-        .take(MAX_MESSAGE as u64 + 1)
-        .read_until(b'\n', &mut line)
-        .await?;
-    if n == 0 {
-        return Ok(None);
-    }
-    while matches!(line.last(), Some(b'\n' | b'\r')) {
-        line.pop();
-    }
-    Ok(Some(line))
 }
 
 async fn serve_tcp_connection(
@@ -320,41 +250,4 @@ pub async fn run(
     while tasks.join_next().await.is_some() {}
     // Connections still open hold senders until they see `stop`; the batcher ends after them.
     let _ = batcher.await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const PEER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-
-    #[test]
-    fn rfc5424_fields_land_where_they_belong() {
-        let o = to_object(
-            "<11>1 2026-11-29T10:00:00.123Z web-1 checkout 4242 ID47 [origin ip=\"10.0.0.1\"] payment failed",
-            PEER,
-        );
-        assert_eq!(o["message"], "payment failed");
-        assert_eq!(o["level"], "err");
-        assert_eq!(o["service"], "checkout");
-        assert_eq!(o["host"], "web-1");
-        assert_eq!(o["timestamp"], "2026-11-29T10:00:00.123+00:00");
-        assert_eq!(o["syslog"]["facility"], "user");
-        assert_eq!(o["syslog"]["procid"], 4242);
-        assert_eq!(o["syslog"]["msgid"], "ID47");
-        assert_eq!(o["syslog"]["structured_data"]["origin"]["ip"], "10.0.0.1");
-        assert_eq!(o["syslog"]["protocol"], "rfc5424");
-    }
-
-    #[test]
-    fn rfc3164_and_garbage_are_kept() {
-        let o = to_object("<34>Oct 11 22:14:15 mymachine su: 'su root' failed", PEER);
-        assert_eq!(o["service"], "su");
-        assert_eq!(o["host"], "mymachine");
-        assert_eq!(o["level"], "crit");
-        assert_eq!(o["message"], "'su root' failed");
-        let o = to_object("%%% not syslog at all", PEER);
-        assert!(o["message"].as_str().unwrap().contains("not syslog at all"));
-        assert_eq!(o["host"], "127.0.0.1");
-    }
 }

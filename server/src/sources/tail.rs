@@ -20,8 +20,6 @@
 //! timestamp if they start with one (else the time they were read), JSON-object lines are
 //! taken as structured logs.
 
-pub mod multiline;
-
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Write;
@@ -34,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use multiline::{Ending, Record};
+use normalise::multiline::{self, Ending, Record};
 
 /// Most bytes read from one file per scan.
 const MAX_CHUNK: usize = 4 * 1024 * 1024;
@@ -688,13 +686,12 @@ impl Sink for PipelineSink {
     ) -> Result<(), SinkError> {
         use crate::pipeline::PipelineError;
         let received_at = chrono::Utc::now().timestamp_micros();
-        let batch =
-            crate::normalise::json::objects_to_batch(objects, received_at, "file", "record")
-                // Every object has a string message and a valid timestamp; a failure here is a bug
-                // in this module, and retrying cannot fix it.
-                .map_err(|e| {
-                    SinkError::Closed(format!("tail records are not storable: {:?}", e.errors))
-                })?;
+        let batch = normalise::json::objects_to_batch(objects, received_at, "file", "record")
+            // Every object has a string message and a valid timestamp; a failure here is a bug
+            // in this module, and retrying cannot fix it.
+            .map_err(|e| {
+                SinkError::Closed(format!("tail records are not storable: {:?}", e.errors))
+            })?;
         match self.0.submit_once(batch, Some(key)).await {
             Ok(_) => Ok(()),
             Err(PipelineError::Closed) => {

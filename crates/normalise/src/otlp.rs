@@ -275,8 +275,8 @@ mod tests {
         assert_eq!(o["otel"]["span_id"], "0101010101010101");
         assert_eq!(o["otel"]["attributes"]["http.status_code"], 502);
         assert_eq!(o["otel"]["resource"]["deployment.environment"], "prod");
-        let batch = crate::normalise::json::objects_to_batch(
-            objects.into_iter().map(crate::normalise::json::with_size),
+        let batch = crate::json::objects_to_batch(
+            objects.into_iter().map(crate::json::with_size),
             0,
             "otlp",
             "log record",

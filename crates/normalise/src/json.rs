@@ -47,6 +47,12 @@ pub struct PayloadErrors {
     pub errors: Vec<LineError>,
 }
 
+impl Default for PayloadErrors {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl PayloadErrors {
     pub fn new() -> Self {
         PayloadErrors {
