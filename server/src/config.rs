@@ -31,6 +31,20 @@ pub struct ServeConfig {
     pub admit_wait_ms: u64,
     /// DuckDB's own limits.
     pub store: StoreConfig,
+    /// `logs` rows older than this, by `ts`, are removed: `"30d"`, `"12h"`, `"90m"`, `"3600s"`.
+    /// Empty: kept forever.
+    pub retention: String,
+    /// The database's disk budget (`"20GiB"`, `"500MB"`): the oldest `logs` rows are removed
+    /// while the data is larger. Empty: no budget.
+    pub max_disk: String,
+    /// How long `stats` minutes are kept. Empty: 400 days once `retention` or `max_disk` is
+    /// set, forever otherwise.
+    pub stats_retention: String,
+    /// How long an insight is kept after it was last seen (in DuckDB or PostgreSQL). Empty:
+    /// as `retention`.
+    pub insights_retention: String,
+    /// How often retention runs.
+    pub retention_interval: String,
     /// Mine every message into a pattern (`logs.pattern_id`, the `patterns` table).
     pub mine_patterns: bool,
     /// Where insights are stored: empty for the DuckDB file, or a `postgres://` URL.
@@ -62,6 +76,11 @@ pub struct StoreConfig {
     /// checkpoints it (compresses the new rows into the file). Larger means fewer, larger
     /// checkpoints: at DuckDB's 16 MB an ingest at full speed checkpoints every few commits.
     pub wal_autocheckpoint: String,
+    /// Free space kept on the data directory's file system (`"256MiB"`): a commit that finds
+    /// less is refused (HTTP 503, gRPC `UNAVAILABLE`) with nothing stored, and ingest resumes
+    /// by itself once there is room. At least `wal_autocheckpoint`, so that a checkpoint never
+    /// finds the disk full. `"0"`: no reserve.
+    pub min_free_disk: String,
 }
 
 impl Default for StoreConfig {
@@ -70,6 +89,7 @@ impl Default for StoreConfig {
             memory_limit: "512MB".into(),
             threads: 0,
             wal_autocheckpoint: "128MB".into(),
+            min_free_disk: "256MiB".into(),
         }
     }
 }
@@ -80,8 +100,20 @@ impl StoreConfig {
             memory_limit: Some(self.memory_limit.clone()),
             threads: (self.threads > 0).then_some(self.threads),
             wal_autocheckpoint: Some(self.wal_autocheckpoint.clone()),
+            min_free_bytes: match size_of(&self.min_free_disk) {
+                Ok(0) | Err(_) => None,
+                Ok(n) => Some(n),
+            },
         }
     }
+}
+
+/// A size such as `"20GiB"`, `"500MB"` or `"1048576"`.
+fn size_of(value: &str) -> Result<u64, String> {
+    value
+        .trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|s| s.as_u64())
 }
 
 /// The SQL endpoint's users, TLS and limits. Without users it accepts loopback peers only,
@@ -410,6 +442,11 @@ impl Default for ServeConfig {
             max_pending_bytes: 256 * 1024 * 1024,
             admit_wait_ms: 1000,
             store: StoreConfig::default(),
+            retention: String::new(),
+            max_disk: String::new(),
+            stats_retention: String::new(),
+            insights_retention: String::new(),
+            retention_interval: "1m".into(),
             mine_patterns: true,
             insights_url: String::new(),
             routing: RoutingConfig::default(),
@@ -461,6 +498,18 @@ pub struct ServeOverrides {
     #[arg(long, env = "LOGINSIGHT_DUCKDB_THREADS")]
     pub duckdb_threads: Option<usize>,
     /// Mine message patterns: true or false [default: true]
+    #[arg(long, env = "LOGINSIGHT_MIN_FREE_DISK")]
+    pub min_free_disk: Option<String>,
+    #[arg(long, env = "LOGINSIGHT_RETENTION")]
+    pub retention: Option<String>,
+    #[arg(long, env = "LOGINSIGHT_MAX_DISK")]
+    pub max_disk: Option<String>,
+    #[arg(long, env = "LOGINSIGHT_STATS_RETENTION")]
+    pub stats_retention: Option<String>,
+    #[arg(long, env = "LOGINSIGHT_INSIGHTS_RETENTION")]
+    pub insights_retention: Option<String>,
+    #[arg(long, env = "LOGINSIGHT_RETENTION_INTERVAL")]
+    pub retention_interval: Option<String>,
     #[arg(long, env = "LOGINSIGHT_MINE_PATTERNS")]
     pub mine_patterns: Option<bool>,
     /// Kafka bootstrap servers (host:port,...); without them the embedded queue is used
@@ -558,6 +607,24 @@ impl ServeConfig {
         if let Some(v) = o.duckdb_threads {
             config.store.threads = v;
         }
+        if let Some(v) = o.min_free_disk {
+            config.store.min_free_disk = v;
+        }
+        if let Some(v) = o.retention {
+            config.retention = v;
+        }
+        if let Some(v) = o.max_disk {
+            config.max_disk = v;
+        }
+        if let Some(v) = o.stats_retention {
+            config.stats_retention = v;
+        }
+        if let Some(v) = o.insights_retention {
+            config.insights_retention = v;
+        }
+        if let Some(v) = o.retention_interval {
+            config.retention_interval = v;
+        }
         if let Some(v) = o.mine_patterns {
             config.mine_patterns = v;
         }
@@ -613,6 +680,56 @@ impl ServeConfig {
         Ok(config)
     }
 
+    /// The retention settings, parsed: ages are humantime durations (`"30d"`, `"12h"`), the
+    /// disk budget a size (`"20GiB"`).
+    pub fn retention_policy(&self) -> anyhow::Result<crate::retention::RetentionPolicy> {
+        let age = |key: &str, value: &str| -> anyhow::Result<Option<std::time::Duration>> {
+            let value = value.trim();
+            if value.is_empty() {
+                return Ok(None);
+            }
+            let age = humantime::parse_duration(value).map_err(|e| {
+                anyhow::anyhow!(
+                    "{key} must be a duration such as \"30d\" or \"12h\", got {value:?}: {e}"
+                )
+            })?;
+            if age.is_zero() {
+                bail!("{key} must be longer than zero, got {value:?}");
+            }
+            Ok(Some(age))
+        };
+        let logs = age("retention", &self.retention)?;
+        let max_disk = match self.max_disk.trim() {
+            "" => None,
+            value => {
+                let size = size_of(value).map_err(|e| {
+                    anyhow::anyhow!("max_disk must be a size such as \"20GiB\", got {value:?}: {e}")
+                })?;
+                if size < 1024 * 1024 {
+                    bail!("max_disk must be at least 1MiB, got {value:?}");
+                }
+                Some(size)
+            }
+        };
+        let stats = match age("stats_retention", &self.stats_retention)? {
+            Some(age) => Some(age),
+            None if logs.is_some() || max_disk.is_some() => {
+                Some(std::time::Duration::from_secs(400 * 86_400))
+            }
+            None => None,
+        };
+        let insights = age("insights_retention", &self.insights_retention)?.or(logs);
+        let interval = age("retention_interval", &self.retention_interval)?
+            .unwrap_or(std::time::Duration::from_secs(60));
+        Ok(crate::retention::RetentionPolicy {
+            logs,
+            stats,
+            insights,
+            max_disk,
+            interval,
+        })
+    }
+
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.max_body_bytes < 1024 {
             bail!(
@@ -647,6 +764,13 @@ impl ServeConfig {
             bail!("insights_url must be a postgres:// URL (or empty for the DuckDB file)");
         }
         crate::route::Router::new(&self.routing)?;
+        self.retention_policy()?;
+        let reserve = &self.store.min_free_disk;
+        size_of(reserve).map_err(|e| {
+            anyhow::anyhow!(
+                "store.min_free_disk must be a size such as \"256MiB\", got {reserve:?}: {e}"
+            )
+        })?;
         self.sql.access(None)?;
         if !self.sql.has_users() && !self.pg_addr.ip().is_loopback() {
             bail!(

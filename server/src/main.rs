@@ -7,6 +7,7 @@
 //! incidents to one. `bench` measures a running server from outside.
 
 mod analysis;
+mod backup_cmd;
 mod bench;
 mod config;
 mod demo;
@@ -18,6 +19,7 @@ mod patterns_csv;
 mod pipeline;
 mod progress;
 mod relay;
+mod retention;
 mod route;
 mod serve;
 mod sources;
@@ -54,6 +56,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Follow log files and ship their lines to a server (`--to http://host:8080`).
     Tail(tail_cmd::TailArgs),
+    /// Ask a running server for an online backup of its database into a directory (restore:
+    /// `serve --data-dir` that directory).
+    Backup(backup_cmd::BackupArgs),
     /// Print a SCRAM secret for `[sql] users` from a password read on standard input.
     HashPassword {
         /// The user name the entry is for.
@@ -102,6 +107,7 @@ fn main() -> std::process::ExitCode {
             Command::Patterns { file } => patterns_csv::run(file.as_deref()),
             Command::Tail(args) => tail_cmd::run(args).await,
             Command::Demo(args) => demo::run(args).await,
+            Command::Backup(args) => backup_cmd::run(args).await,
             Command::HashPassword { user } => hash_password(&user),
             Command::Bench(cmd) => bench::run(cmd).await,
             Command::Tui(args) => loginsight_tui::run(args).await,

@@ -48,6 +48,17 @@ pub struct Metrics {
     /// CPU-bound time spent per ingest stage (`parse`, `mine`, `route`, `commit`), in seconds:
     /// divided by `ingested_records` it is the cost of a line in each stage.
     pub stage_seconds: Family<Vec<(&'static str, &'static str)>, Counter<f64, AtomicU64>>,
+    /// Requests refused because the data directory's disk was full.
+    pub disk_full: Counter,
+    /// Rows removed by retention, per table (`logs`, `stats`, `patterns`, `insights`).
+    pub retention_deleted: Family<Vec<(&'static str, &'static str)>, Counter>,
+    /// Retention passes run, and those that failed.
+    pub retention_passes: Counter,
+    pub retention_failures: Counter,
+    /// The database file and its write-ahead log, and the part of it holding data; set by
+    /// each retention pass and when scraped.
+    pub db_file_bytes: Gauge,
+    pub db_used_bytes: Gauge,
 }
 
 impl Metrics {
@@ -118,6 +129,42 @@ impl Metrics {
             "Time spent per ingest stage (parse, mine, route, commit)",
             stage_seconds.clone(),
         );
+        let disk_full = Counter::default();
+        registry.register(
+            "disk_full_requests",
+            "Ingest requests refused (503 / UNAVAILABLE) because the disk was full",
+            disk_full.clone(),
+        );
+        let retention_deleted = Family::<Vec<(&'static str, &'static str)>, Counter>::default();
+        registry.register(
+            "retention_deleted_rows",
+            "Rows removed by retention, per table",
+            retention_deleted.clone(),
+        );
+        let retention_passes = Counter::default();
+        registry.register(
+            "retention_passes",
+            "Retention passes completed (failed or not)",
+            retention_passes.clone(),
+        );
+        let retention_failures = Counter::default();
+        registry.register(
+            "retention_failures",
+            "Retention passes that failed (retried at the next interval)",
+            retention_failures.clone(),
+        );
+        let db_file_bytes = Gauge::default();
+        registry.register(
+            "db_file_bytes",
+            "Size of the DuckDB file and its write-ahead log",
+            db_file_bytes.clone(),
+        );
+        let db_used_bytes = Gauge::default();
+        registry.register(
+            "db_used_bytes",
+            "Bytes of the DuckDB file holding data (the rest are free blocks, reused)",
+            db_used_bytes.clone(),
+        );
         let backlog = Gauge::default();
         registry.register(
             "analysis_backlog",
@@ -143,6 +190,12 @@ impl Metrics {
             pending_bytes,
             syslog_udp_dropped,
             stage_seconds,
+            disk_full,
+            retention_deleted,
+            retention_passes,
+            retention_failures,
+            db_file_bytes,
+            db_used_bytes,
         }
     }
 

@@ -41,6 +41,10 @@ pub enum PipelineError {
     /// retry later (HTTP 503 with `Retry-After`, gRPC `RESOURCE_EXHAUSTED`).
     #[error("the server is busy: more records wait for the store than it holds in memory")]
     Overloaded,
+    /// The data directory's disk is (nearly) full: retry later (HTTP 503 with `Retry-After`,
+    /// gRPC `UNAVAILABLE`); ingest resumes once there is room.
+    #[error("{0}")]
+    DiskFull(String),
 }
 
 /// How much the pipeline takes in.
@@ -389,9 +393,14 @@ fn commit_loop(store: StoreRef, shared: &Shared, done: Done) {
             ..
         } = group;
         let started = std::time::Instant::now();
-        let result = store
-            .commit(&commit)
-            .map_err(|e| PipelineError::Store(e.to_string()));
+        let result = store.commit(&commit).map_err(|e| {
+            if e.is_disk_full() {
+                done.metrics.disk_full.inc_by(waiters.len() as u64);
+                PipelineError::DiskFull(e.to_string())
+            } else {
+                PipelineError::Store(e.to_string())
+            }
+        });
         done.metrics.record_stage("commit", started.elapsed());
         {
             let mut in_flight = lock(&done.in_flight);

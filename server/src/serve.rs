@@ -130,6 +130,13 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
             ));
         }
     }
+    let retention = tokio::spawn(crate::retention::run(
+        config.retention_policy()?,
+        store.clone(),
+        insight_store.clone(),
+        metrics.clone(),
+        stop_rx.clone(),
+    ));
     let syslog_stop = stop_rx.clone();
     let tail_stop = stop_rx.clone();
     let stopped = move || {
@@ -211,9 +218,13 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
         });
         let stopped = stopped();
         async move {
-            axum::serve(http_listener, app)
-                .with_graceful_shutdown(stopped)
-                .await
+            // With the peer's address: the admin route trusts loopback peers only.
+            axum::serve(
+                http_listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(stopped)
+            .await
         }
     });
     // The SQL endpoint stops last: the analysis path reads its context through it while it
@@ -258,6 +269,10 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
             Err(err) => tracing::error!(error = %err, "analysis task panicked"),
         }
     }
+    retention
+        .await
+        .context("retention task")?
+        .context("retention")?;
     let _ = sql_stop_tx.send(true);
     pg.await.context("SQL server task")?.context("SQL server")?;
     // With every handle gone the writer drains its queue, checkpoints and exits.

@@ -326,6 +326,28 @@ async fn postgres_insights_count_redelivered_events_once() {
     assert_eq!((batches[0].num_rows(), occurrences), (1, 3));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_insights_follow_the_retention_and_name_the_patterns_it_keeps() {
+    let pg = Postgres::database().await;
+    let store = insights_pg::PgInsights::connect(&pg.url).await.unwrap();
+    // `update` insights were last seen on 2024-05-01 (see `update`).
+    store.apply(&[update("old", &["o1"])]).await.unwrap();
+    let mut recent = update("recent", &["r1"]);
+    recent.insight.pattern_id = "p-recent".into();
+    recent.insight.last_seen_us = 1_900_000_000_000_000;
+    store.apply(&[recent]).await.unwrap();
+    let cut = 1_800_000_000_000_000;
+    assert_eq!(store.expire(cut).await.unwrap(), 1);
+    assert_eq!(store.expire(cut).await.unwrap(), 0);
+    let batches = store.batches().await.unwrap();
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+    let kept = store.referenced_patterns().await.unwrap();
+    assert_eq!(kept, vec![("svc".to_string(), "p-recent".to_string())]);
+    // The old insight's event records went with it: an old event counts as new again.
+    let again = store.apply(&[update("old", &["o1"])]).await.unwrap();
+    assert_eq!(again.new_events, 1);
+}
+
 /// What the worker relies on when it dies between publishing results and committing: a
 /// member that leaves without committing hands the same messages to the next one, and a
 /// committed batch is not handed out again.

@@ -141,6 +141,34 @@ impl PgInsights {
         Ok(applied)
     }
 
+    /// Deletes insights last seen before `before_us` (UTC microseconds), and the record of
+    /// counted events older than that, in one transaction (the server's retention).
+    pub async fn expire(&self, before_us: i64) -> Result<u64, PgError> {
+        let before = time(before_us);
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query::<Postgres>("DELETE FROM insights WHERE last_seen < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query::<Postgres>("DELETE FROM insight_events WHERE seen_at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    /// `(service, pattern_id)` of every insight: patterns the retention keeps.
+    pub async fn referenced_patterns(&self) -> Result<Vec<(String, String)>, PgError> {
+        Ok(sqlx::query_as::<Postgres, (String, String)>(
+            "SELECT DISTINCT service, pattern_id FROM insights
+             WHERE service IS NOT NULL AND pattern_id IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Every insight, newest first, as one batch in `model::schema::insights()`.
     pub async fn batches(&self) -> Result<Vec<RecordBatch>, PgError> {
         let rows = sqlx::query::<Postgres>(

@@ -7,11 +7,13 @@
 //! DuckDB stores time as `TIMESTAMP` holding UTC; the `UTC` zone of the Arrow schemas in `model`
 //! is stripped on the way in and put back on the way out, so no time-zone extension is needed.
 
+mod backup;
 mod bridge;
 mod error;
 mod filter;
 mod insights;
 mod queue;
+mod retention;
 mod tables;
 
 use std::hash::{BuildHasher, Hasher};
@@ -25,9 +27,11 @@ use arrow::datatypes::{DataType, Schema, SchemaRef};
 use duckdb::Connection;
 use model::{Applied, ErrorEvent, InsightUpdate, PatternDelta, PatternMerge, StatsRollup};
 
+pub use backup::BackupReport;
 pub use error::{Result, StoreError};
 pub use filter::{CmpOp, Filter, Scalar};
 pub use queue::QueuedEvent;
+pub use retention::{DiskUsage, Expired, RowGroup};
 pub use tables::Table;
 
 /// Name of the database file inside the data directory.
@@ -55,6 +59,12 @@ pub struct StoreOptions {
     /// DuckDB's `wal_autocheckpoint`: how much its write-ahead log grows before a commit
     /// checkpoints it into the file; `None`: DuckDB's default (16 MB).
     pub wal_autocheckpoint: Option<String>,
+    /// Free space kept on the data directory's file system: a commit that finds less is
+    /// refused with [`StoreError::DiskFull`] before it writes anything. DuckDB survives a full
+    /// disk while appending to its write-ahead log, but a checkpoint that runs out of space
+    /// invalidates the open database; this reserve (at least a checkpoint's worth) keeps
+    /// checkpoints from ever getting there. `None`: no check.
+    pub min_free_bytes: Option<u64>,
 }
 
 /// How long a delivery key is remembered.
@@ -95,6 +105,8 @@ pub struct Store {
     instance: String,
     /// Next analysis-queue sequence number; only advanced under the writer lock.
     next_seq: AtomicU64,
+    /// See [`StoreOptions::min_free_bytes`].
+    min_free_bytes: Option<u64>,
     /// The largest `logs.ts` committed, in UTC microseconds (`i64::MIN` while `logs` is empty):
     /// where a newest-first read starts looking.
     newest_ts: AtomicI64,
@@ -217,7 +229,22 @@ impl Store {
             instance,
             next_seq: AtomicU64::new(next_seq),
             newest_ts: AtomicI64::new(newest_ts.unwrap_or(i64::MIN)),
+            min_free_bytes: options.min_free_bytes,
         })
+    }
+
+    /// Bytes available to this process on the data directory's file system.
+    pub fn free_bytes(&self) -> Result<u64> {
+        let dir = self.dir();
+        let stat = rustix::fs::statvfs(dir).map_err(|e| StoreError::FreeSpace {
+            path: dir.to_path_buf(),
+            source: e.into(),
+        })?;
+        Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+    }
+
+    fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
     }
 
     /// The random id of this database; event ids are `<instance>-<sequence>`.
@@ -262,6 +289,15 @@ impl Store {
     /// Writes a group commit in one transaction: either everything in it is durable when this
     /// returns `Ok`, or nothing is.
     pub fn commit(&self, commit: &Commit) -> Result<()> {
+        if let Some(reserve) = self.min_free_bytes {
+            let free = self.free_bytes()?;
+            if free < reserve {
+                return Err(StoreError::DiskFull(format!(
+                    "{free} bytes free in {}, below the {reserve} kept for checkpoints",
+                    self.dir().display()
+                )));
+            }
+        }
         let conn = self.writer();
         let started = std::time::Instant::now();
         let mut steps = [std::time::Duration::ZERO; 4];
@@ -322,8 +358,9 @@ impl Store {
         Ok(())
     }
 
-    /// The largest `ts` in `logs` (UTC microseconds), or `None` while it is empty. Rows are
-    /// never removed from `logs`, so this only grows.
+    /// The largest `ts` ever committed to `logs` (UTC microseconds), or `None` before the
+    /// first row. It only grows: retention removes the oldest rows, so this is the newest row
+    /// unless every row has been removed, and readers treat it as an upper bound.
     pub fn newest_ts(&self) -> Option<i64> {
         let newest = self.newest_ts.load(Ordering::SeqCst);
         (newest != i64::MIN).then_some(newest)

@@ -381,3 +381,118 @@ fn delivery_keys_are_remembered_with_their_rows() {
     assert!(store.delivery_seen("firehose:r1").unwrap());
     assert!(!store.delivery_seen("firehose:r2").unwrap());
 }
+
+fn count(store: &Store, table: Table) -> usize {
+    rows(&collect(store, &scan(table, &[], vec![])))
+}
+
+#[test]
+fn retention_deletes_old_logs_in_slices_and_keeps_newer_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // Five days, one row a minute: slices adapt from the first hour to ~100k rows.
+    let records: Vec<LogRecord> = (0..5 * 1440)
+        .map(|i| {
+            let mut r = record(i * 60, "api", "INFO");
+            r.message = format!("tick {i}");
+            r
+        })
+        .collect();
+    append(&store, &records);
+    let cut = T0 + 3 * 86_400_000_000 + 1; // just past the start of day 4
+    assert_eq!(store.expire_logs(cut).unwrap(), 3 * 1440 + 1);
+    assert_eq!(count(&store, Table::Logs), 2 * 1440 - 1);
+    // Nothing left before the cut: a second pass deletes nothing.
+    assert_eq!(store.expire_logs(cut).unwrap(), 0);
+    // Stats are their own: untouched by the logs' retention, cut by theirs.
+    assert_eq!(count(&store, Table::Stats), 5 * 1440);
+    assert_eq!(store.expire_stats(T0 + 86_400_000_000).unwrap(), 1440);
+    assert_eq!(count(&store, Table::Stats), 4 * 1440);
+}
+
+#[test]
+fn retention_keeps_patterns_an_insight_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let delta = |id: &str, last_us: i64| model::PatternDelta {
+        pattern_id: id.into(),
+        service: "api".into(),
+        level: "ERROR".into(),
+        template: format!("template {id}"),
+        count: 1,
+        first_seen: last_us,
+        last_seen: last_us,
+        example: "example".into(),
+    };
+    store
+        .commit(&store::Commit {
+            patterns: vec![
+                delta("old-named-here", T0),
+                delta("old-named-in-pg", T0),
+                delta("old-unnamed", T0),
+                delta("recent", T0 + 86_400_000_000),
+            ],
+            ..Default::default()
+        })
+        .unwrap();
+    let mut named = update(&[event(1, "api")]);
+    named.insight.service = "api".into();
+    named.insight.pattern_id = "old-named-here".into();
+    store.apply_insights(&[named], &[]).unwrap();
+    let kept_elsewhere = vec![("api".to_string(), "old-named-in-pg".to_string())];
+    assert_eq!(
+        store
+            .expire_patterns(T0 + 3_600_000_000, &kept_elsewhere)
+            .unwrap(),
+        1
+    );
+    let left = collect(&store, &scan(Table::Patterns, &["pattern_id"], vec![]));
+    let mut ids: Vec<String> = left
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["old-named-here", "old-named-in-pg", "recent"]);
+}
+
+#[test]
+fn a_backup_is_a_database_with_every_committed_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let records: Vec<LogRecord> = (0..5000).map(|i| record(i, "api", "INFO")).collect();
+    append(&store, &records);
+    let events: Vec<model::ErrorEvent> = (1..=2)
+        .map(|i| model::ErrorEvent {
+            event_id: format!("e{i}"),
+            ..event(i, "api")
+        })
+        .collect();
+    store.apply_insights(&[update(&events)], &[]).unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let report = store.backup_to(target.path()).unwrap();
+    let rows_of = |name: &str| {
+        report
+            .tables
+            .iter()
+            .find(|(t, _)| t == name)
+            .map(|(_, n)| *n)
+    };
+    assert_eq!(rows_of("logs"), Some(5000));
+    assert_eq!(rows_of("insight_events"), Some(2));
+    // A second backup into the same place is refused rather than overwriting it.
+    assert!(matches!(
+        store.backup_to(target.path()),
+        Err(store::StoreError::BackupExists(_))
+    ));
+    drop(store);
+    let copy = Store::open(target.path()).unwrap();
+    assert_eq!(count(&copy, Table::Logs), 5000);
+    assert_eq!(count(&copy, Table::Insights), 1);
+    assert!(!target.path().join("loginsight.duckdb.partial").exists());
+}

@@ -154,7 +154,9 @@ pub async fn deliver(
     let key = (!request_id.is_empty()).then(|| format!("firehose:{request_id}"));
     state.pipeline.submit_once(batch, key).await.map_err(|e| {
         let status = match e {
-            PipelineError::Closed | PipelineError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            PipelineError::Closed | PipelineError::Overloaded | PipelineError::DiskFull(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         fail(status, &request_id, format!("{e}; nothing was stored"))

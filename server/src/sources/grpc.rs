@@ -52,6 +52,9 @@ fn status(err: IngestError) -> Status {
             "{}; nothing stored, retry later",
             PipelineError::Overloaded
         )),
+        IngestError::Pipeline(err @ PipelineError::DiskFull(_)) => {
+            Status::unavailable(format!("{err}; nothing stored, retry later"))
+        }
         IngestError::Pipeline(err) => Status::internal(format!("{err}; nothing stored")),
     }
 }

@@ -21,8 +21,8 @@ use axum::routing::{MethodRouter, get, post};
 use serde_json::json;
 
 use crate::metrics::Metrics;
-use normalise::json::{PayloadErrors, parse_body};
 use crate::pipeline::{Outcome, Pipeline, PipelineError};
+use normalise::json::{PayloadErrors, parse_body};
 
 /// What the HTTP routes share.
 #[derive(Clone)]
@@ -66,6 +66,17 @@ pub fn router(state: HttpState) -> Router {
             source("firehose", false, post(super::firehose::deliver)),
         )
         .route("/v1/otlp/logs", source("otlp", true, post(otlp_logs)))
+        .route(
+            "/v1/admin/backup",
+            guarded(
+                &state,
+                Source {
+                    name: "admin",
+                    bearer: true,
+                },
+                post(backup),
+            ),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(limit))
@@ -135,6 +146,55 @@ pub fn check_bearer(tokens: &[String], headers: &HeaderMap) -> Result<(), HttpEr
     }
 }
 
+/// `POST /v1/admin/backup {"dir": "/abs/path"}`: a consistent copy of the database, taken
+/// while ingest goes on, written into `dir` on the server's machine (see `store::backup`).
+/// Without configured tokens only a loopback peer may ask: the server writes where it is told.
+async fn backup(
+    State(state): State<HttpState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, HttpError> {
+    if state.tokens.is_empty() && !peer.ip().is_loopback() {
+        return Err(HttpError::Forbidden(
+            "a backup from another machine needs a bearer token (sources.tokens)".into(),
+        ));
+    }
+    let body = body.map_err(|e| HttpError::BadBody(e.body_text()))?;
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Request {
+        dir: std::path::PathBuf,
+    }
+    let request: Request = serde_json::from_slice(&body).map_err(|e| {
+        HttpError::BadBody(format!("expected {{\"dir\": \"/absolute/path\"}}: {e}"))
+    })?;
+    if !request.dir.is_absolute() {
+        return Err(HttpError::BadBody(format!(
+            "dir must be an absolute path on the server's machine, got {}",
+            request.dir.display()
+        )));
+    }
+    let store = state.store.clone();
+    let started = std::time::Instant::now();
+    let report = tokio::task::spawn_blocking(move || store.backup_to(&request.dir))
+        .await
+        .map_err(|e| HttpError::Internal(format!("backup task: {e}")))?
+        .map_err(HttpError::Admin)?;
+    tracing::info!(path = %report.path.display(), bytes = report.bytes, "backup written");
+    let tables: serde_json::Map<String, serde_json::Value> = report
+        .tables
+        .iter()
+        .map(|(name, rows)| (name.clone(), json!(rows)))
+        .collect();
+    Ok(Json(json!({
+        "path": report.path,
+        "bytes": report.bytes,
+        "tables": tables,
+        "seconds": started.elapsed().as_secs_f64(),
+    }))
+    .into_response())
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -145,9 +205,15 @@ async fn metrics(State(state): State<HttpState>) -> Response {
         .pending_bytes
         .set(state.pipeline.pending_bytes() as i64);
     let store = state.store.clone();
-    match tokio::task::spawn_blocking(move || store.queue_len()).await {
-        Ok(Ok(n)) => {
+    match tokio::task::spawn_blocking(move || {
+        Ok::<_, store::StoreError>((store.queue_len()?, store.disk_usage()?))
+    })
+    .await
+    {
+        Ok(Ok((n, disk))) => {
             state.metrics.backlog.set(n as i64);
+            state.metrics.db_file_bytes.set(disk.file_bytes as i64);
+            state.metrics.db_used_bytes.set(disk.used_bytes as i64);
         }
         Ok(Err(err)) => tracing::warn!(error = %err, "cannot read the analysis backlog"),
         Err(err) => tracing::warn!(error = %err, "backlog reader panicked"),
@@ -171,10 +237,15 @@ pub enum HttpError {
     UnsupportedMediaType(String),
     Unauthorized(String),
     Forbidden(String),
-    TooMany { got: usize, max: usize },
+    TooMany {
+        got: usize,
+        max: usize,
+    },
     Disabled(&'static str),
     Internal(String),
     Pipeline(PipelineError),
+    /// An admin request that is not a store write (`/v1/admin/backup`).
+    Admin(store::StoreError),
 }
 
 impl IntoResponse for HttpError {
@@ -217,11 +288,18 @@ impl IntoResponse for HttpError {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 json!({ "error": format!("{message}; nothing from this request was stored") }),
             ),
+            HttpError::Admin(err) => {
+                let status = match err {
+                    store::StoreError::BackupExists(_) => StatusCode::CONFLICT,
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                (status, json!({ "error": err.to_string() }))
+            }
             HttpError::Pipeline(err) => {
                 let status = match err {
-                    PipelineError::Closed | PipelineError::Overloaded => {
-                        StatusCode::SERVICE_UNAVAILABLE
-                    }
+                    PipelineError::Closed
+                    | PipelineError::Overloaded
+                    | PipelineError::DiskFull(_) => StatusCode::SERVICE_UNAVAILABLE,
                     PipelineError::Build(_) | PipelineError::Store(_) => {
                         StatusCode::INTERNAL_SERVER_ERROR
                     }

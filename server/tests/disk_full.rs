@@ -1,0 +1,190 @@
+//! A full disk: ingest is refused with `503` and nothing stored, queries go on, ingest resumes
+//! by itself once there is room, and the database reopens with exactly the acknowledged rows.
+//!
+//! The data directory is a small tmpfs mounted for the test (the tests run as root, as CI
+//! does), so the disk really fills: once below the reserve kept for checkpoints
+//! (`min_free_disk`), and once to the last byte with no reserve, where DuckDB's own write of
+//! its log fails with `ENOSPC`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::{TestServer, eventually, ndjson};
+
+/// A tmpfs of `mib` MiB, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(parent: &Path, mib: u64) -> Tmpfs {
+        let dir = parent.join("disk");
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "mounting a tmpfs failed: this test needs root, as the test command and CI run"
+        );
+        Tmpfs(dir)
+    }
+
+    fn free(&self) -> u64 {
+        let out = Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(&self.0)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// Fills the disk until `leave` bytes are free.
+    fn fill(&self, leave: u64) -> PathBuf {
+        let filler = self.0.join("filler");
+        let size = self.free().saturating_sub(leave);
+        let file = std::fs::File::create(&filler).unwrap();
+        // A tmpfs allocates on write, not on set_len: write the bytes.
+        let mut writer = std::io::BufWriter::new(file);
+        let chunk = vec![0xA5u8; 1 << 16];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            if std::io::Write::write_all(&mut writer, &chunk[..n]).is_err() {
+                break;
+            }
+            left -= n as u64;
+        }
+        let _ = std::io::Write::flush(&mut writer);
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn config(dir: &Path, toml: &str) -> PathBuf {
+    let path = dir.join("loginsight.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+async fn post(server: &TestServer, body: String) -> (u16, Option<String>, String) {
+    let response = reqwest::Client::new()
+        .post(server.url("/v1/logs"))
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, retry, response.text().await.unwrap())
+}
+
+async fn count(server: &TestServer) -> i64 {
+    let row = server
+        .pg()
+        .await
+        .query_one("SELECT count(*) FROM logs", &[])
+        .await
+        .unwrap();
+    row.get(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn below_the_reserve_ingest_gets_503_queries_go_on_and_ingest_resumes() {
+    let root = tempfile::tempdir().unwrap();
+    let disk = Tmpfs::mount(root.path(), 64);
+    let data = disk.0.join("data");
+    let toml = config(
+        root.path(),
+        "[store]\nwal_autocheckpoint = \"4MB\"\nmin_free_disk = \"16MiB\"\n",
+    );
+    let server = TestServer::start_with(&data, &["--config", toml.to_str().unwrap()]);
+    for _ in 0..5 {
+        server.post_logs(ndjson(2000)).await;
+    }
+    let filler = disk.fill(8 << 20);
+
+    let (status, retry, body) = post(&server, ndjson(2000)).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert!(body.contains("disk is full"), "{body}");
+    assert!(server.metric("loginsight_disk_full_requests_total").await >= 1.0);
+    // Queries are answered meanwhile, with exactly the acknowledged rows.
+    assert_eq!(count(&server).await, 10_000);
+
+    // Room again: the next request is stored, with no restart.
+    std::fs::remove_file(filler).unwrap();
+    server.post_logs(ndjson(2000)).await;
+    assert_eq!(count(&server).await, 12_000);
+    assert_eq!(server.stop().code(), Some(0));
+    let server = TestServer::start(&data);
+    assert_eq!(count(&server).await, 12_000);
+    assert_eq!(server.stop().code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_enospc_while_committing_stores_nothing_and_the_database_stays_whole() {
+    let root = tempfile::tempdir().unwrap();
+    let disk = Tmpfs::mount(root.path(), 32);
+    let data = disk.0.join("data");
+    // No reserve, and no checkpoint during the test: DuckDB's write of its log is what fails.
+    let toml = config(
+        root.path(),
+        "[store]\nwal_autocheckpoint = \"1GB\"\nmin_free_disk = \"0\"\n",
+    );
+    let server = TestServer::start_with(&data, &["--config", toml.to_str().unwrap()]);
+    for _ in 0..3 {
+        server.post_logs(ndjson(2000)).await;
+    }
+    let filler = disk.fill(16 << 10);
+    let mut refused = 0;
+    for _ in 0..3 {
+        let (status, retry, body) = post(&server, ndjson(2000)).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(retry.as_deref(), Some("1"));
+        assert!(body.contains("No space left on device"), "{body}");
+        refused += 1;
+    }
+    assert_eq!(refused, 3);
+    assert_eq!(count(&server).await, 6_000);
+
+    std::fs::remove_file(filler).unwrap();
+    eventually(30, "ingest resumed", || async {
+        match post(&server, ndjson(2000)).await {
+            (200, _, _) => Ok(()),
+            (status, _, body) => Err(format!("{status} {body}")),
+        }
+    })
+    .await;
+    assert_eq!(count(&server).await, 8_000);
+    // A crash right after: the log replays to exactly the acknowledged rows.
+    server.crash();
+    let server = TestServer::start(&data);
+    assert_eq!(count(&server).await, 8_000);
+    let sum: i64 = server
+        .pg()
+        .await
+        .query_one("SELECT CAST(sum(count) AS BIGINT) FROM stats", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(sum, 8_000);
+    assert_eq!(server.stop().code(), Some(0));
+}
