@@ -62,6 +62,10 @@ pub enum RedactError {
     },
 }
 
+/// Passes [`Redactor::redact`] makes at most; a pass only turns text into markers, and in
+/// practice the second finds nothing more.
+const MAX_PASSES: usize = 4;
+
 /// Replaces secrets in text. Build once (all regexes are compiled in [`Redactor::new`]),
 /// share freely: cloning is cheap and `redact` takes `&self`.
 #[derive(Debug, Clone)]
@@ -98,11 +102,48 @@ impl Redactor {
     }
 
     /// The text with every secret replaced by a marker `[REDACTED:<kind>]`. Borrowed when
-    /// nothing was found.
+    /// nothing was found. Redacting the result again changes nothing.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let Some(mut out) = self.redact_once(text) else {
+            return Cow::Borrowed(text);
+        };
+        // A rule that yielded to an overlapping, more specific match can still find a secret
+        // in what is left beside that match's marker (an email whose local part began with a
+        // JWT: the JWT was taken, the address left). Passes run until one finds nothing, so
+        // that nothing a second redaction would remove is ever let out.
+        for _ in 1..MAX_PASSES {
+            match self.redact_once(&out) {
+                Some(next) => out = next,
+                None => break,
+            }
+        }
+        Cow::Owned(out)
+    }
+
+    /// How many replacements [`Redactor::redact`] makes.
+    pub fn count(&self, text: &str) -> usize {
+        let mut total = self.spans(text).replacements();
+        if total == 0 {
+            return 0;
+        }
+        let mut current = self.redact_once(text).unwrap_or_default();
+        for _ in 1..MAX_PASSES {
+            let more = self.spans(&current).replacements();
+            if more == 0 {
+                break;
+            }
+            total += more;
+            current = self.redact_once(&current).unwrap_or_default();
+        }
+        total
+    }
+
+    /// One pass over `text`: every rule on the original text, the ranges merged, the markers
+    /// written once. `None` when nothing was found.
+    fn redact_once(&self, text: &str) -> Option<String> {
         let spans = self.spans(text);
         if spans.replacements() == 0 {
-            return Cow::Borrowed(text);
+            return None;
         }
         let mut out = String::with_capacity(text.len() + 16 * spans.replacements());
         let mut pos = 0;
@@ -115,12 +156,7 @@ impl Redactor {
             pos = span.end;
         }
         out.push_str(&text[pos..]);
-        Cow::Owned(out)
-    }
-
-    /// How many replacements [`Redactor::redact`] would make.
-    pub fn count(&self, text: &str) -> usize {
-        self.spans(text).replacements()
+        Some(out)
     }
 
     fn spans(&self, text: &str) -> Spans {

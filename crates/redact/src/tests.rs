@@ -651,6 +651,20 @@ fn structured_rules_win_and_markers_are_not_rematched() {
     assert_eq!(r.count(done), 0);
 }
 
+/// Found by `fuzz/fuzz_targets/redact.rs`: an email whose local part began with a JWT. The
+/// JWT rule took the token and the email rule, overlapping it, yielded, so the address was
+/// left in the output, and only a second redaction removed it.
+#[test]
+fn a_secret_beside_a_more_specific_one_is_not_left_behind() {
+    let r = redactor();
+    let text = "password=hunter 2otken eyJhbGciOiJIUzI0NiJ9.eyJzdeyJhbGciOiJxe.90NiJ9.eyJzdWIiOieyJzdWIiOiIxIn5ob@example.com";
+    let once = r.redact(text);
+    assert!(!once.contains("@example.com"), "{once}");
+    assert_eq!(r.redact(&once), once);
+    assert_eq!(r.count(&once), 0);
+    assert_eq!(r.count(text), 3); // the password, the JWT and the address
+}
+
 #[test]
 fn count_matches_redact() {
     let r = redactor();
