@@ -29,6 +29,11 @@ pub struct ServeConfig {
     pub max_pending_bytes: usize,
     /// How long a request may wait for room under `max_pending_bytes`, in milliseconds.
     pub admit_wait_ms: u64,
+    /// Most bytes of HTTP request bodies held at once, over every connection, counted from
+    /// `Content-Length` (a body without one counts as `max_body_bytes`) while the request is
+    /// read, parsed and committed. A request beyond it waits up to `admit_wait_ms`, then is
+    /// refused with 503: senders on many connections cannot fill the memory with bodies.
+    pub max_body_memory: usize,
     /// DuckDB's own limits.
     pub store: StoreConfig,
     /// `logs` rows older than this, by `ts`, are removed: `"30d"`, `"12h"`, `"90m"`, `"3600s"`.
@@ -441,6 +446,7 @@ impl Default for ServeConfig {
             max_commit_rows: 200_000,
             max_pending_bytes: 256 * 1024 * 1024,
             admit_wait_ms: 1000,
+            max_body_memory: 128 * 1024 * 1024,
             store: StoreConfig::default(),
             retention: String::new(),
             max_disk: String::new(),
@@ -491,6 +497,8 @@ pub struct ServeOverrides {
     /// How long a request waits for room under --max-pending-bytes, in ms [default: 1000]
     #[arg(long, env = "LOGINSIGHT_ADMIT_WAIT_MS")]
     pub admit_wait_ms: Option<u64>,
+    #[arg(long, env = "LOGINSIGHT_MAX_BODY_MEMORY")]
+    pub max_body_memory: Option<usize>,
     /// DuckDB's memory_limit, e.g. 512MB or 2GB [default: 512MB]
     #[arg(long, env = "LOGINSIGHT_DUCKDB_MEMORY_LIMIT")]
     pub duckdb_memory_limit: Option<String>,
@@ -600,6 +608,9 @@ impl ServeConfig {
         }
         if let Some(v) = o.admit_wait_ms {
             config.admit_wait_ms = v;
+        }
+        if let Some(v) = o.max_body_memory {
+            config.max_body_memory = v;
         }
         if let Some(v) = o.duckdb_memory_limit {
             config.store.memory_limit = v;
@@ -745,6 +756,14 @@ impl ServeConfig {
                 "max_pending_bytes ({}) must be at least max_body_bytes ({}), or the largest \
                  request could never be admitted",
                 self.max_pending_bytes,
+                self.max_body_bytes
+            );
+        }
+        if self.max_body_memory < self.max_body_bytes {
+            bail!(
+                "max_body_memory ({}) must be at least max_body_bytes ({}), or the largest \
+                 request could never be read",
+                self.max_body_memory,
                 self.max_body_bytes
             );
         }

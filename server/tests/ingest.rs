@@ -438,3 +438,75 @@ async fn kill_9_under_sustained_ingest_loses_and_doubles_nothing_acknowledged() 
     }
     assert!(server.stop().success());
 }
+
+/// Request bodies count against `max_body_memory` from the moment their head arrives: a
+/// sender that holds a large body open leaves no room for another large one (503 with
+/// `Retry-After`, nothing stored) while a small one still fits, and its own request is stored
+/// once its body is complete. Memory is bounded by bytes, whatever the number of connections.
+#[tokio::test(flavor = "multi_thread")]
+async fn bodies_in_flight_are_bounded_by_bytes_not_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(
+        dir.path(),
+        &[
+            "--max-body-bytes",
+            "1048576",
+            "--max-body-memory",
+            "1048576",
+            "--admit-wait-ms",
+            "300",
+        ],
+    );
+    let big = ndjson(5_000);
+    assert!(
+        big.len() > 600_000 && big.len() < 1_000_000,
+        "{}",
+        big.len()
+    );
+
+    // A slow sender: its head and the first bytes of its body, then nothing for a while.
+    let mut slow = tokio::net::TcpStream::connect(server.http).await.unwrap();
+    let head = format!(
+        "POST /v1/logs HTTP/1.1\r\nhost: {}\r\ncontent-type: application/x-ndjson\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        server.http,
+        big.len()
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&big.as_bytes()[..1000]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let post = |body: String| {
+        let url = server.url("/v1/logs");
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/x-ndjson")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let retry = response.headers().get("retry-after").cloned();
+            (response.status().as_u16(), retry)
+        }
+    };
+    let (status, retry) = post(ndjson(5_000)).await;
+    assert_eq!(status, 503);
+    assert_eq!(retry.unwrap(), "1");
+    assert!(server.metric("loginsight_overloaded_requests_total").await >= 1.0);
+    // A small body fits beside the held one.
+    assert_eq!(post(ndjson(10)).await.0, 200);
+
+    // The slow sender finishes: its request is stored, and the room comes back.
+    slow.write_all(&big.as_bytes()[1000..]).await.unwrap();
+    let mut answer = String::new();
+    slow.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(post(ndjson(5_000)).await.0, 200);
+    assert_eq!(
+        server.psql("SELECT count(*) FROM logs").trim(),
+        (5_000 + 10 + 5_000).to_string()
+    );
+    assert!(server.stop().success());
+}
