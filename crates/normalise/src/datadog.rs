@@ -183,8 +183,13 @@ pub fn webhook_record(payload: Value) -> (Value, Option<String>) {
     if let Some(host) = field(&map, &["host", "hostname"]) {
         record.insert("host".into(), Value::String(host));
     }
-    // `$DATE` is epoch milliseconds, as a string.
-    if let Some(ms) = field(&map, &["date", "last_updated"]).and_then(|d| d.parse::<i64>().ok()) {
+    // `$DATE` is epoch milliseconds, as a string. One that is no time (a template filled
+    // with something else) is left in `datadog` rather than refusing the notification: a
+    // refusal would lose the alert for good.
+    if let Some(ms) = field(&map, &["date", "last_updated"])
+        .and_then(|d| d.parse::<i64>().ok())
+        .filter(|ms| model::epoch_int_to_micros(*ms).is_some())
+    {
         record.insert("timestamp".into(), Value::from(ms));
     }
     let key = field(&map, &["id", "event_id"])
@@ -245,6 +250,17 @@ mod tests {
             "ERROR"
         );
         assert_eq!(webhook_level(Some("No Data"), None), "WARN");
+    }
+
+    /// Found by `fuzz/fuzz_targets/datadog_webhook.rs`: a `$DATE` out of range made the
+    /// record unstorable, and the server answered 400, losing the alert.
+    #[test]
+    fn a_date_that_is_no_time_does_not_lose_the_notification() {
+        let (record, _) = webhook_record(json!({"title": "x", "id": "42", "date": "-15"}));
+        assert!(record.get("timestamp").is_none());
+        assert_eq!(record["datadog"]["date"], "-15");
+        crate::json::object_to_record(record, 10, 1_800_000_000_000_000, "datadog-webhook")
+            .unwrap();
     }
 
     #[test]
