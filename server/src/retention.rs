@@ -51,6 +51,13 @@ pub async fn run(
     if policy.is_off() {
         return Ok(());
     }
+    // Every table's series exists from the start, at 0, rather than from its first deletion.
+    for table in ["logs", "stats", "patterns", "insights"] {
+        metrics
+            .retention_deleted
+            .get_or_create(&vec![("table", table)])
+            .inc_by(0);
+    }
     loop {
         tokio::select! {
             _ = tokio::time::sleep(policy.interval) => {}
