@@ -194,12 +194,14 @@ async fn under_steady_ingest_with_a_retention_the_file_stops_growing() {
         .await;
         sizes.push(db_bytes(dir.path()));
     }
-    // The file holds about one round; without the retention it would hold all twelve.
     eprintln!("file bytes after each round: {sizes:?}");
     let early = *sizes[..ROUNDS / 2].iter().max().unwrap();
     let late = *sizes[ROUNDS / 2..].iter().max().unwrap();
+    // Without the retention the file would hold all twelve rounds (several MiB each); with
+    // it, it stays within a round of where it started, whatever a checkpoint or the miner's
+    // periodic save adds at the moment it is measured (one run under load read 2.6 MB once).
     assert!(
-        late <= early,
+        late <= early + (4 << 20),
         "the file kept growing under a retention: {sizes:?}"
     );
     assert_eq!(server.stop().code(), Some(0));
