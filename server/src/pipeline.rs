@@ -92,10 +92,8 @@ pub struct Stages {
 #[derive(Clone)]
 pub struct Pipeline {
     jobs: mpsc::Sender<Job>,
-    /// Room for records admitted and not yet committed, in KiB.
-    room: Arc<Semaphore>,
-    /// The whole budget, in KiB: one request never asks for more.
-    budget: u32,
+    /// Room for records admitted and not yet committed.
+    room: MemoryBudget,
     admit_wait: std::time::Duration,
     metrics: Metrics,
 }
@@ -110,7 +108,6 @@ impl Pipeline {
         stages: Stages,
     ) -> std::io::Result<(Pipeline, JoinHandle<()>)> {
         let max_commit_rows = limits.max_commit_rows;
-        let budget = (limits.max_pending_bytes / PERMIT_BYTES).clamp(1, u32::MAX as usize) as u32;
         let metrics = stages.metrics.clone();
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         // The writer mines each request as it arrives and adds it to the group the commit
@@ -155,8 +152,7 @@ impl Pipeline {
             })?;
         let pipeline = Pipeline {
             jobs: tx,
-            room: Arc::new(Semaphore::new(budget as usize)),
-            budget,
+            room: MemoryBudget::new(limits.max_pending_bytes),
             admit_wait: limits.admit_wait,
             metrics,
         };
@@ -218,7 +214,7 @@ impl Pipeline {
 
     /// Bytes of records admitted and not yet committed.
     pub fn pending_bytes(&self) -> usize {
-        (self.budget as usize).saturating_sub(self.room.available_permits()) * PERMIT_BYTES
+        self.room.held_bytes()
     }
 
     /// Room for `bytes` of records, waiting for it up to `wait` (`None`: as long as it takes).
@@ -227,7 +223,43 @@ impl Pipeline {
         bytes: usize,
         wait: Option<std::time::Duration>,
     ) -> Result<OwnedSemaphorePermit, PipelineError> {
-        let permits = (bytes.div_ceil(PERMIT_BYTES) as u64).clamp(1, u64::from(self.budget)) as u32;
+        let admitted = self.room.admit(bytes, wait).await;
+        if let Err(PipelineError::Overloaded) = admitted {
+            self.metrics.overloaded.inc();
+        }
+        admitted
+    }
+}
+
+/// A budget of memory, counted in KiB permits so that a budget of any size fits the
+/// semaphore's `u32`: what waits for the store here, and HTTP request bodies being read in
+/// `sources::http`. A holder keeps its permit until its work is answered.
+#[derive(Clone)]
+pub struct MemoryBudget {
+    room: Arc<Semaphore>,
+    /// The whole budget, in KiB: one holder never asks for more.
+    total: u32,
+}
+
+impl MemoryBudget {
+    pub fn new(bytes: usize) -> MemoryBudget {
+        let total = bytes
+            .div_ceil(PERMIT_BYTES)
+            .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize)) as u32;
+        MemoryBudget {
+            room: Arc::new(Semaphore::new(total as usize)),
+            total,
+        }
+    }
+
+    /// Room for `bytes`, waiting for it up to `wait` (`None`: as long as it takes);
+    /// [`PipelineError::Overloaded`] when the wait runs out.
+    pub async fn admit(
+        &self,
+        bytes: usize,
+        wait: Option<std::time::Duration>,
+    ) -> Result<OwnedSemaphorePermit, PipelineError> {
+        let permits = (bytes.div_ceil(PERMIT_BYTES) as u64).clamp(1, u64::from(self.total)) as u32;
         if let Ok(permit) = self.room.clone().try_acquire_many_owned(permits) {
             return Ok(permit);
         }
@@ -239,11 +271,13 @@ impl Pipeline {
         match acquired {
             Ok(Ok(permit)) => Ok(permit),
             Ok(Err(_)) => Err(PipelineError::Closed),
-            Err(_) => {
-                self.metrics.overloaded.inc();
-                Err(PipelineError::Overloaded)
-            }
+            Err(_) => Err(PipelineError::Overloaded),
         }
+    }
+
+    /// Bytes held now.
+    pub fn held_bytes(&self) -> usize {
+        (self.total as usize).saturating_sub(self.room.available_permits()) * PERMIT_BYTES
     }
 }
 

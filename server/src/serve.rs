@@ -215,10 +215,8 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
             firehose_access_keys: Arc::new(config.sources.firehose_access_keys.clone()),
             tokens: Arc::new(config.sources.tokens.clone()),
             disabled: Arc::new(config.sources.disable.clone()),
-            bodies: crate::sources::http::BodyBudget::new(
-                config.max_body_memory,
-                Duration::from_millis(config.admit_wait_ms),
-            ),
+            bodies: crate::pipeline::MemoryBudget::new(config.max_body_memory),
+            admit_wait: Duration::from_millis(config.admit_wait_ms),
         });
         let stopped = stopped();
         async move {

@@ -21,7 +21,7 @@ use axum::routing::{MethodRouter, get, post};
 use serde_json::json;
 
 use crate::metrics::Metrics;
-use crate::pipeline::{Outcome, Pipeline, PipelineError};
+use crate::pipeline::{MemoryBudget, Outcome, Pipeline, PipelineError};
 use normalise::json::{PayloadErrors, parse_body};
 
 /// What the HTTP routes share.
@@ -41,41 +41,10 @@ pub struct HttpState {
     pub tokens: std::sync::Arc<Vec<String>>,
     /// Sources switched off.
     pub disabled: std::sync::Arc<Vec<String>>,
-    /// Request bodies held at once, in KiB permits (`max_body_memory`).
-    pub bodies: BodyBudget,
-}
-
-/// The memory budget of request bodies: a request holds permits for its `Content-Length`
-/// from before its body is read until it is answered, so what many connections send at once
-/// is bounded, not only what waits for the store.
-#[derive(Clone)]
-pub struct BodyBudget {
-    permits: std::sync::Arc<tokio::sync::Semaphore>,
-    total: u32,
-    wait: std::time::Duration,
-}
-
-impl BodyBudget {
-    pub fn new(bytes: usize, wait: std::time::Duration) -> BodyBudget {
-        let total = bytes.div_ceil(1024).clamp(
-            1,
-            tokio::sync::Semaphore::MAX_PERMITS.min(u32::MAX as usize),
-        ) as u32;
-        BodyBudget {
-            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(total as usize)),
-            total,
-            wait,
-        }
-    }
-
-    /// Room for a body of `bytes`, waiting for it up to the admission wait.
-    async fn admit(&self, bytes: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let kib = (bytes.div_ceil(1024) as u64).clamp(1, u64::from(self.total)) as u32;
-        tokio::time::timeout(self.wait, self.permits.clone().acquire_many_owned(kib))
-            .await
-            .ok()?
-            .ok()
-    }
+    /// Request bodies held at once (`max_body_memory`), and how long a request waits for
+    /// room in it.
+    pub bodies: MemoryBudget,
+    pub admit_wait: std::time::Duration,
 }
 
 /// The routes of the HTTP source.
@@ -160,11 +129,11 @@ async fn guard(
                 .unwrap_or(state.max_body_bytes)
                 .min(state.max_body_bytes);
             // Held until the response is made: the body, its parse and its commit.
-            match state.bodies.admit(declared).await {
-                Some(_held) => next.run(request).await,
-                None => {
+            match state.bodies.admit(declared, Some(state.admit_wait)).await {
+                Ok(_held) => next.run(request).await,
+                Err(err) => {
                     state.metrics.overloaded.inc();
-                    HttpError::Pipeline(PipelineError::Overloaded).into_response()
+                    HttpError::Pipeline(err).into_response()
                 }
             }
         }
