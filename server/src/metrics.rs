@@ -98,6 +98,18 @@ impl Metrics {
             "syslog_udp_dropped",
             "Syslog UDP datagrams dropped because ingest was behind",
         );
+        let disk_full = counter(
+            "disk_full_requests",
+            "Ingest requests refused (503 / UNAVAILABLE) because the disk was full",
+        );
+        let retention_passes = counter(
+            "retention_passes",
+            "Retention passes completed (failed or not)",
+        );
+        let retention_failures = counter(
+            "retention_failures",
+            "Retention passes that failed (retried at the next interval)",
+        );
         let source_requests = Family::<Vec<(&'static str, &'static str)>, Counter>::default();
         registry.register(
             "source_requests",
@@ -129,29 +141,11 @@ impl Metrics {
             "Time spent per ingest stage (parse, mine, route, commit)",
             stage_seconds.clone(),
         );
-        let disk_full = Counter::default();
-        registry.register(
-            "disk_full_requests",
-            "Ingest requests refused (503 / UNAVAILABLE) because the disk was full",
-            disk_full.clone(),
-        );
         let retention_deleted = Family::<Vec<(&'static str, &'static str)>, Counter>::default();
         registry.register(
             "retention_deleted_rows",
             "Rows removed by retention, per table",
             retention_deleted.clone(),
-        );
-        let retention_passes = Counter::default();
-        registry.register(
-            "retention_passes",
-            "Retention passes completed (failed or not)",
-            retention_passes.clone(),
-        );
-        let retention_failures = Counter::default();
-        registry.register(
-            "retention_failures",
-            "Retention passes that failed (retried at the next interval)",
-            retention_failures.clone(),
         );
         let db_file_bytes = Gauge::default();
         registry.register(

@@ -451,7 +451,8 @@ impl Store {
     }
 
     /// Writes everything in the write-ahead log into the database file. Called on shutdown so
-    /// the next start does not have to replay it.
+    /// the next start does not have to replay it, and by retention so that deleted rows'
+    /// blocks come free.
     pub fn checkpoint(&self) -> Result<()> {
         self.writer().execute_batch("CHECKPOINT")?;
         Ok(())
