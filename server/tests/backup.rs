@@ -27,11 +27,6 @@ fn request(r: usize) -> String {
     out
 }
 
-async fn number(server: &TestServer, sql: &str) -> i64 {
-    let row = server.pg().await.query_one(sql, &[]).await.unwrap();
-    row.get::<_, i64>(0)
-}
-
 fn backup(server: &TestServer, to: &std::path::Path) -> std::process::Output {
     Command::new(binary())
         .args(["backup", "--server", &server.url(""), "--to"])
@@ -104,7 +99,7 @@ async fn a_backup_taken_under_load_restores_every_row_acknowledged_before_it() {
         String::from_utf8_lossy(&again.stderr)
     );
     assert_eq!(
-        number(&server, "SELECT count(*) FROM logs").await,
+        server.number("SELECT count(*) FROM logs").await,
         total * LINES as i64
     );
     let server = Arc::into_inner(server).unwrap();
@@ -112,17 +107,13 @@ async fn a_backup_taken_under_load_restores_every_row_acknowledged_before_it() {
 
     // Restore: a server on the backup directory.
     let restored = TestServer::start(&backup_dir);
-    let rows = number(&restored, "SELECT count(*) FROM logs").await;
-    let requests = number(
-        &restored,
-        "SELECT count(DISTINCT split_part(message, ' ', 2)) FROM logs",
-    )
-    .await;
-    let last = number(
-        &restored,
-        "SELECT max(CAST(split_part(message, ' ', 2) AS BIGINT)) FROM logs",
-    )
-    .await;
+    let rows = restored.number("SELECT count(*) FROM logs").await;
+    let requests = restored
+        .number("SELECT count(DISTINCT split_part(message, ' ', 2)) FROM logs")
+        .await;
+    let last = restored
+        .number("SELECT max(CAST(split_part(message, ' ', 2) AS BIGINT)) FROM logs")
+        .await;
     assert!(
         requests >= before as i64,
         "{requests} requests restored, {before} acknowledged before the backup"
@@ -133,17 +124,21 @@ async fn a_backup_taken_under_load_restores_every_row_acknowledged_before_it() {
     assert!(requests <= total);
     // The rollup and the patterns were copied from the same snapshot as the rows.
     assert_eq!(
-        number(&restored, "SELECT CAST(sum(count) AS BIGINT) FROM stats").await,
+        restored
+            .number("SELECT CAST(sum(count) AS BIGINT) FROM stats")
+            .await,
         rows
     );
     assert_eq!(
-        number(&restored, "SELECT CAST(sum(count) AS BIGINT) FROM patterns").await,
+        restored
+            .number("SELECT CAST(sum(count) AS BIGINT) FROM patterns")
+            .await,
         rows
     );
     // The restored server takes new rows.
     restored.post_logs(request(1_000_000)).await;
     assert_eq!(
-        number(&restored, "SELECT count(*) FROM logs").await,
+        restored.number("SELECT count(*) FROM logs").await,
         rows + LINES as i64
     );
     assert_eq!(restored.stop().code(), Some(0));

@@ -80,32 +80,6 @@ fn config(dir: &Path, toml: &str) -> PathBuf {
     path
 }
 
-async fn post(server: &TestServer, body: String) -> (u16, Option<String>, String) {
-    let response = reqwest::Client::new()
-        .post(server.url("/v1/logs"))
-        .header("content-type", "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let retry = response
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_string());
-    (status, retry, response.text().await.unwrap())
-}
-
-async fn count(server: &TestServer) -> i64 {
-    let row = server
-        .pg()
-        .await
-        .query_one("SELECT count(*) FROM logs", &[])
-        .await
-        .unwrap();
-    row.get(0)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn below_the_reserve_ingest_gets_503_queries_go_on_and_ingest_resumes() {
     let root = tempfile::tempdir().unwrap();
@@ -121,21 +95,21 @@ async fn below_the_reserve_ingest_gets_503_queries_go_on_and_ingest_resumes() {
     }
     let filler = disk.fill(8 << 20);
 
-    let (status, retry, body) = post(&server, ndjson(2000)).await;
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(retry.as_deref(), Some("1"));
-    assert!(body.contains("disk is full"), "{body}");
+    let posted = server.post_ndjson(ndjson(2000)).await;
+    assert_eq!(posted.status, 503, "{}", posted.body);
+    assert_eq!(posted.retry_after.as_deref(), Some("1"));
+    assert!(posted.body.contains("disk is full"), "{}", posted.body);
     assert!(server.metric("loginsight_disk_full_requests_total").await >= 1.0);
     // Queries are answered meanwhile, with exactly the acknowledged rows.
-    assert_eq!(count(&server).await, 10_000);
+    assert_eq!(server.number("SELECT count(*) FROM logs").await, 10_000);
 
     // Room again: the next request is stored, with no restart.
     std::fs::remove_file(filler).unwrap();
     server.post_logs(ndjson(2000)).await;
-    assert_eq!(count(&server).await, 12_000);
+    assert_eq!(server.number("SELECT count(*) FROM logs").await, 12_000);
     assert_eq!(server.stop().code(), Some(0));
     let server = TestServer::start(&data);
-    assert_eq!(count(&server).await, 12_000);
+    assert_eq!(server.number("SELECT count(*) FROM logs").await, 12_000);
     assert_eq!(server.stop().code(), Some(0));
 }
 
@@ -156,28 +130,32 @@ async fn an_enospc_while_committing_stores_nothing_and_the_database_stays_whole(
     let filler = disk.fill(16 << 10);
     let mut refused = 0;
     for _ in 0..3 {
-        let (status, retry, body) = post(&server, ndjson(2000)).await;
-        assert_eq!(status, 503, "{body}");
-        assert_eq!(retry.as_deref(), Some("1"));
-        assert!(body.contains("No space left on device"), "{body}");
+        let posted = server.post_ndjson(ndjson(2000)).await;
+        assert_eq!(posted.status, 503, "{}", posted.body);
+        assert_eq!(posted.retry_after.as_deref(), Some("1"));
+        assert!(
+            posted.body.contains("No space left on device"),
+            "{}",
+            posted.body
+        );
         refused += 1;
     }
     assert_eq!(refused, 3);
-    assert_eq!(count(&server).await, 6_000);
+    assert_eq!(server.number("SELECT count(*) FROM logs").await, 6_000);
 
     std::fs::remove_file(filler).unwrap();
     eventually(30, "ingest resumed", || async {
-        match post(&server, ndjson(2000)).await {
-            (200, _, _) => Ok(()),
-            (status, _, body) => Err(format!("{status} {body}")),
+        match server.post_ndjson(ndjson(2000)).await {
+            posted if posted.status == 200 => Ok(()),
+            posted => Err(format!("{} {}", posted.status, posted.body)),
         }
     })
     .await;
-    assert_eq!(count(&server).await, 8_000);
+    assert_eq!(server.number("SELECT count(*) FROM logs").await, 8_000);
     // A crash right after: the log replays to exactly the acknowledged rows.
     server.crash();
     let server = TestServer::start(&data);
-    assert_eq!(count(&server).await, 8_000);
+    assert_eq!(server.number("SELECT count(*) FROM logs").await, 8_000);
     let sum: i64 = server
         .pg()
         .await

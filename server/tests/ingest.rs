@@ -477,33 +477,19 @@ async fn bodies_in_flight_are_bounded_by_bytes_not_connections() {
     slow.write_all(&big.as_bytes()[..1000]).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 
-    let post = |body: String| {
-        let url = server.url("/v1/logs");
-        async move {
-            let response = reqwest::Client::new()
-                .post(url)
-                .header("content-type", "application/x-ndjson")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            let retry = response.headers().get("retry-after").cloned();
-            (response.status().as_u16(), retry)
-        }
-    };
-    let (status, retry) = post(ndjson(5_000)).await;
-    assert_eq!(status, 503);
-    assert_eq!(retry.unwrap(), "1");
+    let refused = server.post_ndjson(ndjson(5_000)).await;
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.retry_after.as_deref(), Some("1"));
     assert!(server.metric("loginsight_overloaded_requests_total").await >= 1.0);
     // A small body fits beside the held one.
-    assert_eq!(post(ndjson(10)).await.0, 200);
+    assert_eq!(server.post_ndjson(ndjson(10)).await.status, 200);
 
     // The slow sender finishes: its request is stored, and the room comes back.
     slow.write_all(&big.as_bytes()[1000..]).await.unwrap();
     let mut answer = String::new();
     slow.read_to_string(&mut answer).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert_eq!(post(ndjson(5_000)).await.0, 200);
+    assert_eq!(server.post_ndjson(ndjson(5_000)).await.status, 200);
     assert_eq!(
         server.psql("SELECT count(*) FROM logs").trim(),
         (5_000 + 10 + 5_000).to_string()

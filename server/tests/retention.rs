@@ -37,11 +37,6 @@ fn lines(
     out
 }
 
-async fn number(server: &TestServer, sql: &str) -> i64 {
-    let row = server.pg().await.query_one(sql, &[]).await.unwrap();
-    row.get::<_, i64>(0)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn old_rows_go_stats_stay_and_patterns_go_only_when_no_insight_names_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -65,13 +60,13 @@ async fn old_rows_go_stats_stay_and_patterns_go_only_when_no_insight_names_them(
         }))
         .await;
     eventually(60, "the old errors analysed", || async {
-        match number(&server, "SELECT count(*) FROM insights").await {
+        match server.number("SELECT count(*) FROM insights").await {
             n if n >= 1 => Ok(()),
             n => Err(format!("{n} insights")),
         }
     })
     .await;
-    assert_eq!(number(&server, "SELECT count(*) FROM patterns").await, 3);
+    assert_eq!(server.number("SELECT count(*) FROM patterns").await, 3);
     assert_eq!(server.stop().code(), Some(0));
 
     // 30 days for logs and patterns; insights kept for ten years, so the pattern of the old
@@ -88,19 +83,23 @@ async fn old_rows_go_stats_stay_and_patterns_go_only_when_no_insight_names_them(
         ],
     );
     eventually(30, "old rows removed", || async {
-        match number(&server, "SELECT count(*) FROM logs").await {
+        match server.number("SELECT count(*) FROM logs").await {
             100 => Ok(()),
             n => Err(format!("{n} rows")),
         }
     })
     .await;
     assert_eq!(
-        number(&server, "SELECT count(*) FROM logs WHERE service = 'web'").await,
+        server
+            .number("SELECT count(*) FROM logs WHERE service = 'web'")
+            .await,
         100
     );
     // `stats` keeps its 400 days: the removed rows are still counted per minute.
     assert_eq!(
-        number(&server, "SELECT CAST(sum(count) AS BIGINT) FROM stats").await,
+        server
+            .number("SELECT CAST(sum(count) AS BIGINT) FROM stats")
+            .await,
         600
     );
     eventually(30, "the unnamed old pattern removed", || async {
@@ -110,7 +109,7 @@ async fn old_rows_go_stats_stay_and_patterns_go_only_when_no_insight_names_them(
             .ok_or(templates)
     })
     .await;
-    assert!(number(&server, "SELECT count(*) FROM insights").await >= 1);
+    assert!(server.number("SELECT count(*) FROM insights").await >= 1);
     // Counted when the pass ends, after its deletions are visible.
     eventually(30, "the removed rows counted", || async {
         let deleted = server
@@ -127,14 +126,14 @@ async fn old_rows_go_stats_stay_and_patterns_go_only_when_no_insight_names_them(
         &["--retention", "30d", "--retention-interval", "1s"],
     );
     eventually(30, "old insights and their pattern removed", || async {
-        let insights = number(&server, "SELECT count(*) FROM insights").await;
+        let insights = server.number("SELECT count(*) FROM insights").await;
         let templates = server.psql("SELECT template FROM patterns");
         (insights == 0 && templates.trim() == "user <*> logged in")
             .then_some(())
             .ok_or(format!("{insights} insights, patterns {templates:?}"))
     })
     .await;
-    assert_eq!(number(&server, "SELECT count(*) FROM logs").await, 100);
+    assert_eq!(server.number("SELECT count(*) FROM logs").await, 100);
     assert_eq!(server.stop().code(), Some(0));
 }
 
@@ -175,7 +174,7 @@ async fn under_steady_ingest_with_a_retention_the_file_stops_growing() {
             }))
             .await;
         eventually(60, "the round removed", || async {
-            match number(&server, "SELECT count(*) FROM logs").await {
+            match server.number("SELECT count(*) FROM logs").await {
                 0 => Ok(()),
                 n => Err(format!("{n} rows left")),
             }
@@ -268,16 +267,14 @@ async fn under_a_disk_budget_the_oldest_rows_go_and_the_file_stays_within_it() {
     }
     eprintln!("file bytes after each round: {sizes:?}");
     // The newest round is whole; older ones made room.
-    let newest = number(
-        &server,
-        &format!(
+    let newest = server
+        .number(&format!(
             "SELECT count(*) FROM logs WHERE message LIKE 'job {} item %'",
             ROUNDS - 1
-        ),
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(newest, ROWS as i64);
-    let kept = number(&server, "SELECT count(*) FROM logs").await;
+    let kept = server.number("SELECT count(*) FROM logs").await;
     assert!(kept < (ROUNDS * ROWS) as i64, "nothing was removed");
     // Every row is either kept or counted as removed (a pass may still be running: read both
     // until they agree).
@@ -285,7 +282,7 @@ async fn under_a_disk_budget_the_oldest_rows_go_and_the_file_stays_within_it() {
         let deleted = server
             .metric("loginsight_retention_deleted_rows_total{table=\"logs\"}")
             .await as i64;
-        let kept = number(&server, "SELECT count(*) FROM logs").await;
+        let kept = server.number("SELECT count(*) FROM logs").await;
         (deleted + kept == (ROUNDS * ROWS) as i64)
             .then_some(())
             .ok_or(format!("{deleted} removed + {kept} kept"))

@@ -12,6 +12,14 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// The answer to an ingest request.
+#[derive(Debug)]
+pub struct Posted {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub body: String,
+}
+
 /// A running `loginsight serve`.
 pub struct TestServer {
     child: Child,
@@ -91,6 +99,12 @@ impl TestServer {
 
     /// POSTs NDJSON to `/v1/logs` and expects it acknowledged (`200`).
     pub async fn post_logs(&self, body: String) {
+        let posted = self.post_ndjson(body).await;
+        assert_eq!(posted.status, 200, "{}", posted.body);
+    }
+
+    /// POSTs NDJSON to `/v1/logs`, whatever the answer.
+    pub async fn post_ndjson(&self, body: String) -> Posted {
         let response = reqwest::Client::new()
             .post(self.url("/v1/logs"))
             .header("content-type", "application/x-ndjson")
@@ -98,8 +112,20 @@ impl TestServer {
             .send()
             .await
             .unwrap();
-        let status = response.status().as_u16();
-        assert_eq!(status, 200, "{}", response.text().await.unwrap());
+        Posted {
+            status: response.status().as_u16(),
+            retry_after: response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string()),
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    /// The one integer a query answers (`count(*)`, a cast sum), over tokio-postgres.
+    pub async fn number(&self, sql: &str) -> i64 {
+        let row = self.pg().await.query_one(sql, &[]).await.unwrap();
+        row.get::<_, i64>(0)
     }
 
     pub fn url(&self, path: &str) -> String {
