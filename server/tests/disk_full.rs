@@ -166,3 +166,69 @@ async fn an_enospc_while_committing_stores_nothing_and_the_database_stays_whole(
     assert_eq!(sum, 8_000);
     assert_eq!(server.stop().code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn syslog_messages_received_while_the_disk_is_full_are_stored_once_there_is_room() {
+    use tokio::io::AsyncWriteExt;
+    let root = tempfile::tempdir().unwrap();
+    let disk = Tmpfs::mount(root.path(), 64);
+    let data = disk.0.join("data");
+    let toml = config(
+        root.path(),
+        "[store]\nwal_autocheckpoint = \"4MB\"\nmin_free_disk = \"16MiB\"\n",
+    );
+    let server = TestServer::start_with(
+        &data,
+        &[
+            "--config",
+            toml.to_str().unwrap(),
+            "--syslog-tcp",
+            "127.0.0.1:0",
+        ],
+    );
+    server.post_logs(ndjson(2000)).await;
+    let filler = disk.fill(8 << 20);
+
+    // Syslog has no acknowledgement to refuse: the batch the store turns away must wait for
+    // room instead of being dropped.
+    let mut tcp = tokio::net::TcpStream::connect(server.addr("syslog_tcp"))
+        .await
+        .unwrap();
+    let stream: String = (0..300)
+        .map(|i| format!("<11>Oct 11 22:14:15 web-1 checkout: payment {i} failed\n"))
+        .collect();
+    tcp.write_all(stream.as_bytes()).await.unwrap();
+    tcp.shutdown().await.unwrap();
+    eventually(30, "the syslog batch refused for the full disk", || async {
+        match server.metric("loginsight_disk_full_requests_total").await {
+            n if n >= 1.0 => Ok(()),
+            n => Err(format!("{n} refusals")),
+        }
+    })
+    .await;
+    assert_eq!(
+        server
+            .number("SELECT count(*) FROM logs WHERE source = 'syslog'")
+            .await,
+        0
+    );
+
+    std::fs::remove_file(filler).unwrap();
+    eventually(30, "every syslog message stored", || async {
+        match server
+            .number("SELECT count(DISTINCT message) FROM logs WHERE source = 'syslog'")
+            .await
+        {
+            300 => Ok(()),
+            n => Err(format!("{n} distinct messages")),
+        }
+    })
+    .await;
+    assert_eq!(
+        server
+            .number("SELECT count(*) FROM logs WHERE source = 'syslog'")
+            .await,
+        300
+    );
+    assert_eq!(server.stop().code(), Some(0));
+}

@@ -11,7 +11,8 @@
 //! Syslog has no acknowledgement, so nothing can be promised to the sender: records are
 //! committed in batches of up to 1,000 or every 200 ms, and a TCP sender is not read from while
 //! the batcher is behind (backpressure instead of unbounded buffering; the batcher waits for
-//! room in the pipeline rather than giving up). A UDP datagram that arrives while the batcher
+//! room in the pipeline rather than giving up, and on a full disk offers its batch again until
+//! there is space). A UDP datagram that arrives while the batcher
 //! is behind is dropped and counted (`loginsight_syslog_udp_dropped_total`).
 
 use std::net::{IpAddr, SocketAddr};
@@ -23,14 +24,17 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, PipelineError};
 use normalise::json::object_to_record;
 use normalise::syslog::{FrameStart, MAX_MESSAGE, frame_start, to_object, trim_line_end};
 
 const BATCH: usize = 1_000;
 const FLUSH: Duration = Duration::from_millis(200);
+/// How long a batch refused for a full disk waits before it is offered again.
+const DISK_FULL_RETRY: Duration = Duration::from_secs(1);
 
 /// One received message, not yet parsed.
+#[derive(Clone)]
 struct Raw {
     text: String,
     peer: IpAddr,
@@ -38,13 +42,13 @@ struct Raw {
 }
 
 /// Collects messages from every listener and commits them in batches.
-async fn batcher(pipeline: Pipeline, mut rx: mpsc::Receiver<Raw>) {
+async fn batcher(pipeline: Pipeline, mut rx: mpsc::Receiver<Raw>, stop: watch::Receiver<bool>) {
     let mut pending = Vec::with_capacity(BATCH);
     loop {
         let more = tokio::select! {
             m = rx.recv() => m,
             _ = tokio::time::sleep(FLUSH), if !pending.is_empty() => {
-                flush(&pipeline, &mut pending).await;
+                flush(&pipeline, &mut pending, &stop).await;
                 continue;
             }
         };
@@ -52,50 +56,70 @@ async fn batcher(pipeline: Pipeline, mut rx: mpsc::Receiver<Raw>) {
             Some(raw) => {
                 pending.push(raw);
                 if pending.len() >= BATCH {
-                    flush(&pipeline, &mut pending).await;
+                    flush(&pipeline, &mut pending, &stop).await;
                 }
             }
             None => break,
         }
     }
-    flush(&pipeline, &mut pending).await;
+    flush(&pipeline, &mut pending, &stop).await;
 }
 
-async fn flush(pipeline: &Pipeline, pending: &mut Vec<Raw>) {
+async fn flush(pipeline: &Pipeline, pending: &mut Vec<Raw>, stop: &watch::Receiver<bool>) {
     if pending.is_empty() {
         return;
     }
     let raws = std::mem::take(pending);
-    let built = tokio::task::spawn_blocking(move || {
-        let mut out = model::LogBatchBuilder::with_capacity(raws.len());
-        for raw in raws {
-            let object = to_object(&raw.text, raw.peer);
-            // The object always has a string message, so this cannot fail; if it ever did,
-            // the text is kept anyway.
-            let record = object_to_record(object, raw.text.len(), raw.received_at, "syslog")
-                .or_else(|_| {
-                    object_to_record(
-                        json!({ "message": raw.text }),
-                        raw.text.len(),
-                        raw.received_at,
-                        "syslog",
-                    )
-                });
-            if let Ok(record) = record {
-                out.push(&record);
+    // A full disk is the one refusal that passes by itself: the batch is kept and offered
+    // again, and meanwhile nothing more is taken from the listeners (TCP senders wait, UDP
+    // datagrams are dropped and counted), as while the pipeline is full.
+    loop {
+        let again = raws.clone();
+        let built = tokio::task::spawn_blocking(move || build(again)).await;
+        match built {
+            Ok(batch) => match pipeline.submit_waiting(batch).await {
+                Err(PipelineError::DiskFull(err)) if *stop.borrow() => {
+                    tracing::error!(error = %err, messages = raws.len(), "syslog batch dropped at shutdown: the disk is full");
+                    return;
+                }
+                Err(PipelineError::DiskFull(err)) => {
+                    tracing::warn!(error = %err, "syslog batch waits for disk space");
+                    tokio::time::sleep(DISK_FULL_RETRY).await;
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "syslog batch not stored");
+                    return;
+                }
+                Ok(_) => return,
+            },
+            Err(err) => {
+                tracing::error!(error = %err, "syslog batch builder panicked");
+                return;
             }
         }
-        out
-    })
-    .await;
-    match built {
-        Ok(batch) => {
-            if let Err(err) = pipeline.submit_waiting(batch).await {
-                tracing::error!(error = %err, "syslog batch not stored");
-            }
-        }
-        Err(err) => tracing::error!(error = %err, "syslog batch builder panicked"),
     }
+}
+
+fn build(raws: Vec<Raw>) -> model::LogBatchBuilder {
+    let mut out = model::LogBatchBuilder::with_capacity(raws.len());
+    for raw in raws {
+        let object = to_object(&raw.text, raw.peer);
+        // The object always has a string message, so this cannot fail; if it ever did, the
+        // text is kept anyway.
+        let record =
+            object_to_record(object, raw.text.len(), raw.received_at, "syslog").or_else(|_| {
+                object_to_record(
+                    json!({ "message": raw.text }),
+                    raw.text.len(),
+                    raw.received_at,
+                    "syslog",
+                )
+            });
+        if let Ok(record) = record {
+            out.push(&record);
+        }
+    }
+    out
 }
 
 fn now_us() -> i64 {
@@ -246,7 +270,7 @@ pub async fn run(
         tasks.spawn(run_tcp(listener, tx.clone(), stop.clone()));
     }
     drop(tx);
-    let batcher = tokio::spawn(batcher(pipeline, rx));
+    let batcher = tokio::spawn(batcher(pipeline, rx, stop));
     while tasks.join_next().await.is_some() {}
     // Connections still open hold senders until they see `stop`; the batcher ends after them.
     let _ = batcher.await;
