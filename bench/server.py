@@ -20,3 +20,50 @@ def start_server(binary, data_dir, config=None):
             fields = dict(f.split("=", 1) for f in line.split()[2:])
             return proc, fields["http"], fields["pg"]
     raise RuntimeError("server exited before it was ready")
+
+
+def rss_mib(pid):
+    """The resident set of process `pid` in MiB (VmRSS), or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def ndjson_bodies(path, lines_per_body):
+    """The NDJSON file at `path` as request bodies of `lines_per_body` whole lines each:
+    `[(bytes, line count)]`."""
+    bodies, chunk = [], []
+    with open(path, "rb") as f:
+        for line in f:
+            chunk.append(line)
+            if len(chunk) == lines_per_body:
+                bodies.append((b"".join(chunk), len(chunk)))
+                chunk = []
+    if chunk:
+        bodies.append((b"".join(chunk), len(chunk)))
+    return bodies
+
+
+def post(conn, body):
+    """POSTs one NDJSON body on an `http.client.HTTPConnection`: `(status, Retry-After)`.
+    Raises OSError (or http.client's errors) when the connection breaks."""
+    conn.request("POST", "/v1/logs", body=body, headers={"Content-Type": "application/x-ndjson"})
+    resp = conn.getresponse()
+    resp.read()
+    return resp.status, resp.getheader("Retry-After")
+
+
+def metric(http, name):
+    """The sum of every series of the Prometheus metric `name` at `http`'s /metrics."""
+    import urllib.request
+    total = 0.0
+    with urllib.request.urlopen(f"http://{http}/metrics", timeout=10) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith(name) and line[len(name):len(name) + 1] in (" ", "{"):
+                total += float(line.rsplit(" ", 1)[1])
+    return total
