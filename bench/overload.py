@@ -25,7 +25,6 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,10 +33,8 @@ from pathlib import Path
 
 import psycopg
 
-from server import metric, ndjson_bodies, post, rss_mib, start_server
+from server import genlogs, metric, ndjson_bodies, post, rss_mib, start_server
 
-HERE = Path(__file__).resolve().parent
-GENLOGS = HERE.parent.parent / "shared" / "genlogs.py"
 PROCESSES = 4
 COUNTERS = ["offered", "accepted", "refused", "broken"]
 
@@ -145,10 +142,7 @@ def main():
     a = p.parse_args()
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
-    ndjson = work / f"genlogs-{a.lines}-7.ndjson"
-    if not ndjson.exists():
-        subprocess.run([sys.executable, str(GENLOGS), "--lines", str(a.lines), "--seed", "7",
-                        "--no-truth-fields", "--out", str(ndjson)], check=True)
+    ndjson = genlogs(work, a.lines, 7)
     data_dir = work / "li-data"
     shutil.rmtree(data_dir, ignore_errors=True)
     proc, addr, pg = start_server(a.loginsight, data_dir, a.config)

@@ -2,6 +2,10 @@
 from the server's ready line."""
 
 import subprocess
+import sys
+from pathlib import Path
+
+GENLOGS = Path(__file__).resolve().parent.parent.parent / "shared" / "genlogs.py"
 
 
 def start_server(binary, data_dir, config=None):
@@ -67,3 +71,13 @@ def metric(http, name):
             if line.startswith(name) and line[len(name):len(name) + 1] in (" ", "{"):
                 total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def genlogs(work, lines, seed):
+    """`genlogs.py --lines LINES --seed SEED --no-truth-fields` (../shared) written once into
+    the folder `work` and reused: its path."""
+    path = Path(work) / f"genlogs-{lines}-{seed}.ndjson"
+    if not path.exists():
+        subprocess.run([sys.executable, str(GENLOGS), "--lines", str(lines), "--seed", str(seed),
+                        "--no-truth-fields", "--out", str(path)], check=True)
+    return path

@@ -47,10 +47,8 @@ from pathlib import Path
 
 import psycopg
 
-from server import ndjson_bodies, post, rss_mib, start_server
+from server import genlogs, ndjson_bodies, post, rss_mib, start_server
 
-HERE = Path(__file__).resolve().parent
-GENLOGS = HERE.parent.parent / "shared" / "genlogs.py"
 SENDERS = 4
 BODY_LINES = 5000
 
@@ -272,10 +270,7 @@ def main():
 
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
-    ndjson = work / f"genlogs-{a.lines}-11.ndjson"
-    if not ndjson.exists():
-        subprocess.run([sys.executable, str(GENLOGS), "--lines", str(a.lines), "--seed", "11",
-                        "--no-truth-fields", "--out", str(ndjson)], check=True)
+    ndjson = genlogs(work, a.lines, 11)
     bodies = ndjson_bodies(ndjson, BODY_LINES)
     data_dir, tail_dir = work / "li-data", work / "tail"
     shutil.rmtree(data_dir, ignore_errors=True)

@@ -80,15 +80,21 @@ fn config(dir: &Path, toml: &str) -> PathBuf {
     path
 }
 
+/// A 64 MiB tmpfs, the data directory on it and a configuration keeping a 16 MiB reserve.
+fn with_reserve(root: &Path) -> (Tmpfs, PathBuf, PathBuf) {
+    let disk = Tmpfs::mount(root, 64);
+    let data = disk.0.join("data");
+    let toml = config(
+        root,
+        "[store]\nwal_autocheckpoint = \"4MB\"\nmin_free_disk = \"16MiB\"\n",
+    );
+    (disk, data, toml)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn below_the_reserve_ingest_gets_503_queries_go_on_and_ingest_resumes() {
     let root = tempfile::tempdir().unwrap();
-    let disk = Tmpfs::mount(root.path(), 64);
-    let data = disk.0.join("data");
-    let toml = config(
-        root.path(),
-        "[store]\nwal_autocheckpoint = \"4MB\"\nmin_free_disk = \"16MiB\"\n",
-    );
+    let (disk, data, toml) = with_reserve(root.path());
     let server = TestServer::start_with(&data, &["--config", toml.to_str().unwrap()]);
     for _ in 0..5 {
         server.post_logs(ndjson(2000)).await;
@@ -171,12 +177,7 @@ async fn an_enospc_while_committing_stores_nothing_and_the_database_stays_whole(
 async fn syslog_messages_received_while_the_disk_is_full_are_stored_once_there_is_room() {
     use tokio::io::AsyncWriteExt;
     let root = tempfile::tempdir().unwrap();
-    let disk = Tmpfs::mount(root.path(), 64);
-    let data = disk.0.join("data");
-    let toml = config(
-        root.path(),
-        "[store]\nwal_autocheckpoint = \"4MB\"\nmin_free_disk = \"16MiB\"\n",
-    );
+    let (disk, data, toml) = with_reserve(root.path());
     let server = TestServer::start_with(
         &data,
         &[
