@@ -34,7 +34,6 @@ const FLUSH: Duration = Duration::from_millis(200);
 const DISK_FULL_RETRY: Duration = Duration::from_secs(1);
 
 /// One received message, not yet parsed.
-#[derive(Clone)]
 struct Raw {
     text: String,
     peer: IpAddr,
@@ -69,22 +68,26 @@ async fn flush(pipeline: &Pipeline, pending: &mut Vec<Raw>, stop: &watch::Receiv
     if pending.is_empty() {
         return;
     }
-    let raws = std::mem::take(pending);
+    let mut raws = std::mem::take(pending);
     // A full disk is the one refusal that passes by itself: the batch is kept and offered
     // again, and meanwhile nothing more is taken from the listeners (TCP senders wait, UDP
     // datagrams are dropped and counted), as while the pipeline is full.
     loop {
-        let again = raws.clone();
-        let built = tokio::task::spawn_blocking(move || build(again)).await;
+        let built = tokio::task::spawn_blocking(move || {
+            let batch = build(&raws);
+            (raws, batch)
+        })
+        .await;
         match built {
-            Ok(batch) => match pipeline.submit_waiting(batch).await {
+            Ok((kept, batch)) => match pipeline.submit_waiting(batch).await {
                 Err(PipelineError::DiskFull(err)) if *stop.borrow() => {
-                    tracing::error!(error = %err, messages = raws.len(), "syslog batch dropped at shutdown: the disk is full");
+                    tracing::error!(error = %err, messages = kept.len(), "syslog batch dropped at shutdown: the disk is full");
                     return;
                 }
                 Err(PipelineError::DiskFull(err)) => {
                     tracing::warn!(error = %err, "syslog batch waits for disk space");
                     tokio::time::sleep(DISK_FULL_RETRY).await;
+                    raws = kept;
                 }
                 Err(err) => {
                     tracing::error!(error = %err, "syslog batch not stored");
@@ -100,7 +103,7 @@ async fn flush(pipeline: &Pipeline, pending: &mut Vec<Raw>, stop: &watch::Receiv
     }
 }
 
-fn build(raws: Vec<Raw>) -> model::LogBatchBuilder {
+fn build(raws: &[Raw]) -> model::LogBatchBuilder {
     let mut out = model::LogBatchBuilder::with_capacity(raws.len());
     for raw in raws {
         let object = to_object(&raw.text, raw.peer);
@@ -109,7 +112,7 @@ fn build(raws: Vec<Raw>) -> model::LogBatchBuilder {
         let record =
             object_to_record(object, raw.text.len(), raw.received_at, "syslog").or_else(|_| {
                 object_to_record(
-                    json!({ "message": raw.text }),
+                    json!({ "message": raw.text.as_str() }),
                     raw.text.len(),
                     raw.received_at,
                     "syslog",
