@@ -37,19 +37,9 @@ from pathlib import Path
 import duckdb
 import psycopg
 
-from server import start_server
+from server import genlogs, start_server
 
-HERE = Path(__file__).resolve().parent
-GENLOGS = HERE.parent.parent / "shared" / "genlogs.py"
 COLUMNS = ["timestamp", "level", "service", "host", "message", "trace_id"]
-
-
-def generate(lines, seed, path):
-    if path.exists():
-        return
-    print(f"generating {lines:,} lines into {path}", flush=True)
-    subprocess.run([sys.executable, str(GENLOGS), "--lines", str(lines), "--seed", str(seed),
-                    "--no-truth-fields", "--out", str(path)], check=True)
 
 
 def dir_size(path):
@@ -169,8 +159,7 @@ def main():
     a = p.parse_args()
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
-    ndjson = work / f"genlogs-{a.lines}-{a.seed}.ndjson"
-    generate(a.lines, a.seed, ndjson)
+    ndjson = genlogs(work, a.lines, a.seed)
     raw = ndjson.stat().st_size
     only = set(a.only.split(","))
 
