@@ -197,15 +197,13 @@ pub fn mask_line(line: &str, max_tokens: usize, out: &mut String) -> usize {
             }
             break;
         }
-        let unit = if last_var { unit(tok) } else { None };
+        let unit_after_var = if last_var { unit(tok) } else { None };
         // A time unit after an integer is the format's own (`took %d ms`), so it stays; sizes
         // (`451 bytes (1.2 KB)`) and fractions (`1.5 s`) pick their unit per value.
-        if unit.is_some() && !(last_int && unit == Some(Unit::Time)) {
+        if unit_after_var.is_some() && !(last_int && unit_after_var == Some(Unit::Time)) {
             // The unit joins the variable; punctuation after it still closes the variable.
             let close = &tok[trim_end_punct(tok.as_bytes()).len()..];
-            let close = &close[skip_closing(close.as_bytes(), &mut dropped)..];
-            out.push_str(close);
-            last_var = close.is_empty();
+            last_var = close_variable(out, close, &mut dropped);
             continue;
         }
         let tok_start = out.len();
@@ -226,18 +224,15 @@ pub fn mask_line(line: &str, max_tokens: usize, out: &mut String) -> usize {
                 // is an optional part in brackets after one (`451 bytes (1.2 KB)`): the
                 // brackets it opens are dropped, and with them the ones that close them.
                 dropped += open.len();
-                let close = &close[skip_closing(close.as_bytes(), &mut dropped)..];
                 out.truncate(tok_start);
-                out.push_str(close);
-                last_var = close.is_empty();
+                last_var = close_variable(out, close, &mut dropped);
                 continue;
             }
             dropped = 0;
             out.truncate(body);
             out.push_str(open);
             out.push_str(WILDCARD);
-            out.push_str(close);
-            last_var = close.is_empty();
+            last_var = close_variable(out, close, &mut dropped);
             let value = &tok.as_bytes()[open.len()..tok.len() - close.len()];
             last_int = value.iter().all(u8::is_ascii_digit);
         } else {
@@ -249,16 +244,18 @@ pub fn mask_line(line: &str, max_tokens: usize, out: &mut String) -> usize {
     n
 }
 
-/// How many of the closing brackets at the start of `close` close brackets that were dropped
-/// with a collapsed variable (`dropped` of them, decremented).
-fn skip_closing(close: &[u8], dropped: &mut usize) -> usize {
+/// Writes the punctuation `close` after a variable, less the closing brackets that close
+/// ones dropped with a collapsed variable (`dropped` of them, decremented). Returns whether
+/// the variable is still open: nothing was written after its `<*>`.
+fn close_variable(out: &mut String, close: &str, dropped: &mut usize) -> bool {
     let n = close
-        .iter()
+        .bytes()
         .take(*dropped)
         .take_while(|c| matches!(c, b')' | b']' | b'}'))
         .count();
     *dropped -= n;
-    n
+    out.push_str(&close[n..]);
+    n == close.len()
 }
 
 /// The lengths of the opening brackets and quotes before, and of the closing brackets, quotes
@@ -266,20 +263,8 @@ fn skip_closing(close: &[u8], dropped: &mut usize) -> usize {
 /// keeps none, so the wildcard is never lost.
 fn wrapping(b: &[u8]) -> (usize, usize) {
     // `<` and `>` are left out: in `<1 sec` and `->` they are operators, not brackets.
-    let open = b
-        .iter()
-        .take_while(|c| matches!(c, b'(' | b'[' | b'{' | b'"' | b'\''))
-        .count();
-    let close = b[open..]
-        .iter()
-        .rev()
-        .take_while(|c| {
-            matches!(
-                c,
-                b')' | b']' | b'}' | b',' | b';' | b':' | b'.' | b'!' | b'?' | b'"' | b'\''
-            )
-        })
-        .count();
+    let open = b.iter().take_while(|&&c| opens(c)).count();
+    let close = b[open..].iter().rev().take_while(|&&c| closes(c)).count();
     if open + close < b.len() {
         (open, close)
     } else if open > 0 && b.len() >= 2 {
@@ -710,23 +695,33 @@ fn mask_token(tok: &str, class: u16, out: &mut String) -> bool {
 fn trim_core(b: &[u8]) -> &[u8] {
     let mut s = b;
     while let [first, rest @ ..] = s {
-        if matches!(first, b'(' | b'[' | b'{' | b'<' | b'"' | b'\'') {
+        if opens(*first) || *first == b'<' {
             s = rest;
         } else {
             break;
         }
     }
     while let [rest @ .., last] = s {
-        if matches!(
-            last,
-            b')' | b']' | b'}' | b'>' | b',' | b';' | b':' | b'.' | b'!' | b'?' | b'"' | b'\''
-        ) {
+        if closes(*last) || *last == b'>' {
             s = rest;
         } else {
             break;
         }
     }
     s
+}
+
+/// Opening brackets and quotes before a value (`<` aside: see [`wrapping`]).
+const fn opens(c: u8) -> bool {
+    matches!(c, b'(' | b'[' | b'{' | b'"' | b'\'')
+}
+
+/// Closing brackets, quotes and sentence punctuation after a value (`>` aside).
+const fn closes(c: u8) -> bool {
+    matches!(
+        c,
+        b')' | b']' | b'}' | b',' | b';' | b':' | b'.' | b'!' | b'?' | b'"' | b'\''
+    )
 }
 
 #[cfg(test)]
