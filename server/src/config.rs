@@ -29,10 +29,11 @@ pub struct ServeConfig {
     pub max_pending_bytes: usize,
     /// How long a request may wait for room under `max_pending_bytes`, in milliseconds.
     pub admit_wait_ms: u64,
-    /// Most bytes of HTTP request bodies held at once, over every connection, counted from
-    /// `Content-Length` (a body without one counts as `max_body_bytes`) while the request is
-    /// read, parsed and committed. A request beyond it waits up to `admit_wait_ms`, then is
-    /// refused with 503: senders on many connections cannot fill the memory with bodies.
+    /// Most bytes of request bodies held at once, over every connection, HTTP and gRPC
+    /// together, while a request is read, parsed and committed. HTTP counts `Content-Length`
+    /// (a body without one counts as `max_body_bytes`), gRPC each message's declared length.
+    /// A request beyond it waits up to `admit_wait_ms`, then is refused (503,
+    /// `RESOURCE_EXHAUSTED`): senders on many connections cannot fill the memory with bodies.
     pub max_body_memory: usize,
     /// DuckDB's own limits.
     pub store: StoreConfig,

@@ -39,7 +39,8 @@ pub struct Metrics {
     pub source_requests: Family<Vec<(&'static str, &'static str)>, Counter>,
     /// Records committed per source (every source, including syslog and the file tail).
     pub source_records: Family<Vec<(&'static str, String)>, Counter>,
-    /// Requests refused because `max_pending_bytes` of records already waited for the store.
+    /// Requests refused because bodies filled `max_body_memory`, or records waiting for the
+    /// store filled `max_pending_bytes`.
     pub overloaded: Counter,
     /// Bytes of records admitted and not yet committed (set when scraped).
     pub pending_bytes: Gauge,
@@ -125,7 +126,7 @@ impl Metrics {
         let overloaded = Counter::default();
         registry.register(
             "overloaded_requests",
-            "Ingest requests refused (503 / RESOURCE_EXHAUSTED) because the pipeline was full",
+            "Ingest requests refused (503 / RESOURCE_EXHAUSTED): request bodies or records waiting for the store filled their budget",
             overloaded.clone(),
         );
         let pending_bytes = Gauge::default();

@@ -193,6 +193,8 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
         )))
     };
 
+    // Request bodies held at once, HTTP and gRPC together.
+    let bodies = crate::pipeline::MemoryBudget::new(config.max_body_memory);
     let grpc = tokio::spawn(crate::sources::grpc::serve(
         grpc_listener,
         crate::sources::grpc::GrpcOptions {
@@ -201,6 +203,8 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
             metrics: metrics.clone(),
             tokens: Arc::new(config.sources.tokens.clone()),
             disabled: config.sources.disable.clone(),
+            bodies: bodies.clone(),
+            admit_wait: Duration::from_millis(config.admit_wait_ms),
         },
         stopped(),
     ));
@@ -215,7 +219,7 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
             firehose_access_keys: Arc::new(config.sources.firehose_access_keys.clone()),
             tokens: Arc::new(config.sources.tokens.clone()),
             disabled: Arc::new(config.sources.disable.clone()),
-            bodies: crate::pipeline::MemoryBudget::new(config.max_body_memory),
+            bodies,
             admit_wait: Duration::from_millis(config.admit_wait_ms),
         });
         let stopped = stopped();

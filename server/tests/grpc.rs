@@ -278,3 +278,77 @@ async fn tokens_and_switched_off_sources_are_enforced_on_http_and_grpc() {
     assert_eq!(rejected, 1.0);
     assert!(server.stop().success());
 }
+
+/// gRPC bodies share `max_body_memory` with HTTP. With room for one large message at a time
+/// and no waiting, concurrent large calls beyond it get `RESOURCE_EXHAUSTED` and store nothing;
+/// every call answered OK is stored whole. A stream whose messages add up to more than the
+/// budget still goes through: it holds room for one message at a time.
+#[tokio::test(flavor = "multi_thread")]
+async fn grpc_bodies_beyond_the_memory_budget_get_resource_exhausted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(
+        dir.path(),
+        &[
+            "--max-body-bytes",
+            "2000000",
+            "--max-body-memory",
+            "2000000",
+            "--admit-wait-ms",
+            "0",
+            "--mine-patterns",
+            "false",
+        ],
+    );
+    let endpoint = format!("http://{}", server.addr("grpc"));
+    // About 1.2 MB encoded: two of them do not fit the budget together.
+    let big = |call: usize| LogBatch {
+        entries: (0..5_000)
+            .map(|i| {
+                entry(
+                    "bulk",
+                    "INFO",
+                    &format!("call {call} line {i} {}", "x".repeat(200)),
+                )
+            })
+            .collect(),
+    };
+    assert!((1_000_000..2_000_000).contains(&big(0).encoded_len()));
+
+    let mut calls = Vec::new();
+    for call in 0..12 {
+        let endpoint = endpoint.clone();
+        let batch = big(call);
+        calls.push(tokio::spawn(async move {
+            let mut client = LogServiceClient::connect(endpoint).await.unwrap();
+            client.push(batch).await
+        }));
+    }
+    let (mut accepted, mut refused) = (0u64, 0u64);
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(reply) => accepted += reply.into_inner().accepted,
+            Err(status) => {
+                assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+                assert!(status.message().contains("max_body_memory"), "{status:?}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused > 0, "12 concurrent 1.2 MB calls fit a 2 MB budget");
+    assert!(accepted > 0);
+    assert_eq!(accepted % 5_000, 0, "a call is stored whole or not at all");
+    let stored = server.psql("SELECT count(*) FROM logs WHERE service = 'bulk'");
+    assert_eq!(stored.trim(), accepted.to_string());
+
+    let mut client = LogServiceClient::connect(endpoint).await.unwrap();
+    let streamed = client
+        .stream(futures::stream::iter((100..104).map(big)))
+        .await
+        .unwrap();
+    assert_eq!(streamed.into_inner().accepted, 20_000);
+    assert_eq!(
+        server.metric("loginsight_overloaded_requests_total").await,
+        refused as f64
+    );
+    assert!(server.stop().success());
+}

@@ -7,6 +7,8 @@
 //! `PERMISSION_DENIED` with a wrong one); a switched-off service answers `UNIMPLEMENTED`. gRPC status codes are
 //! chosen in one place, [`status`]: bad input is `INVALID_ARGUMENT` with the record that is
 //! wrong, a server shutting down is `UNAVAILABLE` (retryable), a failed commit `INTERNAL`.
+//! Every call's body is read against the request-body budget it shares with HTTP
+//! ([`budget`]): a message with no room gets `RESOURCE_EXHAUSTED`.
 
 use loginsight_proto::v1::log_service_server::{LogService, LogServiceServer};
 use loginsight_proto::v1::{LogBatch, PushResponse};
@@ -21,7 +23,9 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::metrics::Metrics;
-use crate::pipeline::{Pipeline, PipelineError};
+use crate::pipeline::{MemoryBudget, Pipeline, PipelineError};
+
+mod budget;
 use normalise::json::{PayloadErrors, objects_to_batch, with_size};
 use normalise::otlp::{entry_objects, otlp_objects};
 
@@ -162,6 +166,10 @@ pub struct GrpcOptions {
     pub tokens: std::sync::Arc<Vec<String>>,
     /// Sources switched off: `grpc` (loginsight.v1) and `otlp` are left out of the server.
     pub disabled: Vec<String>,
+    /// Room for request bodies (`max_body_memory`), shared with HTTP.
+    pub bodies: MemoryBudget,
+    /// How long a message waits for that room before the call gets `RESOURCE_EXHAUSTED`.
+    pub admit_wait: std::time::Duration,
 }
 
 /// Serves the enabled services on `listener` until `shutdown` resolves.
@@ -218,6 +226,12 @@ pub async fn serve(
         )
     });
     tonic::transport::Server::builder()
+        .layer(budget::BodyBudgetLayer {
+            budget: options.bodies,
+            wait: options.admit_wait,
+            max_message_bytes: limit,
+            metrics: options.metrics,
+        })
         .add_optional_service(own)
         .add_optional_service(otlp)
         .serve_with_incoming_shutdown(
