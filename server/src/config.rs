@@ -92,7 +92,7 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
-            memory_limit: "512MB".into(),
+            memory_limit: "192MB".into(),
             threads: 0,
             wal_autocheckpoint: "128MB".into(),
             min_free_disk: "256MiB".into(),
@@ -445,9 +445,9 @@ impl Default for ServeConfig {
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 4317)),
             max_body_bytes: 32 * 1024 * 1024,
             max_commit_rows: 200_000,
-            max_pending_bytes: 256 * 1024 * 1024,
+            max_pending_bytes: 48 * 1024 * 1024,
             admit_wait_ms: 1000,
-            max_body_memory: 128 * 1024 * 1024,
+            max_body_memory: 32 * 1024 * 1024,
             store: StoreConfig::default(),
             retention: String::new(),
             max_disk: String::new(),
@@ -492,15 +492,16 @@ pub struct ServeOverrides {
     #[arg(long, env = "LOGINSIGHT_MAX_COMMIT_ROWS")]
     pub max_commit_rows: Option<usize>,
     /// Most bytes of records waiting for their commit before requests are refused with 503
-    /// [default: 256 MiB]
+    /// [default: 48 MiB]
     #[arg(long, env = "LOGINSIGHT_MAX_PENDING_BYTES")]
     pub max_pending_bytes: Option<usize>,
     /// How long a request waits for room under --max-pending-bytes, in ms [default: 1000]
     #[arg(long, env = "LOGINSIGHT_ADMIT_WAIT_MS")]
     pub admit_wait_ms: Option<u64>,
+    /// Most bytes of request bodies held at once, HTTP and gRPC together [default: 32 MiB]
     #[arg(long, env = "LOGINSIGHT_MAX_BODY_MEMORY")]
     pub max_body_memory: Option<usize>,
-    /// DuckDB's memory_limit, e.g. 512MB or 2GB [default: 512MB]
+    /// DuckDB's memory_limit, e.g. 512MB or 2GB [default: 192MB]
     #[arg(long, env = "LOGINSIGHT_DUCKDB_MEMORY_LIMIT")]
     pub duckdb_memory_limit: Option<String>,
     /// DuckDB's worker threads, 0 = one per core [default: 0]
