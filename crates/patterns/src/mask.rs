@@ -495,16 +495,15 @@ fn segment_is_var(seg: &[u8]) -> bool {
         || (seg.first() == Some(&b'/') && seg.iter().filter(|&&c| c == b'/').count() >= 2)
 }
 
-/// `name.123`: one word (letters and `_`), a dot, then only digits.
-fn counter_suffix(core: &[u8]) -> bool {
-    let Some(dot) = core.iter().rposition(|&c| c == b'.') else {
-        return false;
-    };
+/// `name.123`: one word (letters and `_`), a dot, then only digits. Returns the dot's index.
+fn counter_suffix(core: &[u8]) -> Option<usize> {
+    let dot = core.iter().rposition(|&c| c == b'.')?;
     let (name, n) = (&core[..dot], &core[dot + 1..]);
-    name.first().is_some_and(u8::is_ascii_alphabetic)
+    (name.first().is_some_and(u8::is_ascii_alphabetic)
         && name.iter().all(|&c| c.is_ascii_alphabetic() || c == b'_')
         && !n.is_empty()
-        && n.iter().all(u8::is_ascii_digit)
+        && n.iter().all(u8::is_ascii_digit))
+    .then_some(dot)
 }
 
 /// A name with one digit in it (`jk2_init`, `wl0`, `IPV6`, `Slf4jLogger`): part of a
@@ -610,10 +609,13 @@ fn mask_token(tok: &str, class: u16, out: &mut String) -> bool {
     if class & SLASH != 0 && is_path(core, digit) {
         return true;
     }
-    if digit && class & DOT != 0 && counter_suffix(core) {
+    if digit
+        && class & DOT != 0
+        && let Some(dot) = counter_suffix(core)
+    {
         // `core.1234`, `touch.0`: a name with a counter; the name stays.
         let lead = core.as_ptr() as usize - b.as_ptr() as usize;
-        let dot = lead + core.iter().rposition(|&c| c == b'.').unwrap_or(0);
+        let dot = lead + dot;
         out.push_str(&tok[..=dot]);
         out.push_str(WILDCARD);
         out.push_str(&tok[lead + core.len()..]);
