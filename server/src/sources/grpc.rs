@@ -33,6 +33,8 @@ use normalise::otlp::{entry_objects, otlp_objects};
 enum IngestError {
     Malformed(PayloadErrors),
     Pipeline(PipelineError),
+    /// A message found no room in the request-body budget ([`budget`]).
+    NoRoom(PipelineError),
 }
 
 /// The one place gRPC status codes are decided.
@@ -60,6 +62,11 @@ fn status(err: IngestError) -> Status {
             Status::unavailable(format!("{err}; nothing stored, retry later"))
         }
         IngestError::Pipeline(err) => Status::internal(format!("{err}; nothing stored")),
+        IngestError::NoRoom(PipelineError::Overloaded) => Status::resource_exhausted(
+            "the server is busy: request bodies fill max_body_memory; this message was not \
+             stored, retry later",
+        ),
+        IngestError::NoRoom(err) => status(IngestError::Pipeline(err)),
     }
 }
 

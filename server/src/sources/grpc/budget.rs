@@ -152,15 +152,7 @@ impl http_body::Body for Metered {
                     if let Some(source) = this.unary {
                         this.layer.metrics.record_request(source, false);
                     }
-                    Err(match err {
-                        PipelineError::Overloaded => Status::resource_exhausted(
-                            "the server is busy: request bodies fill max_body_memory; this \
-                             message was not stored, retry later",
-                        ),
-                        other => {
-                            Status::unavailable(format!("{other}; this message was not stored"))
-                        }
-                    })
+                    Err(super::status(super::IngestError::NoRoom(err)))
                 }
             }));
         }
@@ -168,14 +160,10 @@ impl http_body::Body for Metered {
             Some(Ok(frame)) => frame,
             other => return Poll::Ready(other),
         };
-        let declared = frame
-            .data_ref()
-            .map_or(0, |data| this.prefix.declared(data))
-            .min(this.layer.max_message_bytes);
-        if declared == 0 && !this.prefix.started_message {
+        let Some(declared) = frame.data_ref().and_then(|data| this.prefix.declared(data)) else {
             return Poll::Ready(Some(Ok(frame)));
-        }
-        this.prefix.started_message = false;
+        };
+        let declared = declared.min(this.layer.max_message_bytes);
         // A new message: the ones before it are committed (see the module doc).
         this.permits().clear();
         let budget = this.layer.budget.clone();
@@ -205,14 +193,13 @@ struct Prefix {
     seen: usize,
     /// Message bytes still to come before the next prefix.
     left: usize,
-    /// A message started in the last frame read (its length may be 0).
-    started_message: bool,
 }
 
 impl Prefix {
-    /// The summed declared lengths of the messages whose prefix completes in `data`.
-    fn declared(&mut self, mut data: &[u8]) -> usize {
-        let mut total = 0usize;
+    /// The summed declared lengths of the messages whose prefix completes in `data`, `None`
+    /// when none does (a message of length 0 is `Some(0)`).
+    fn declared(&mut self, mut data: &[u8]) -> Option<usize> {
+        let mut total = None;
         while !data.is_empty() {
             if self.left > 0 {
                 let skip = self.left.min(data.len());
@@ -227,10 +214,9 @@ impl Prefix {
             if self.seen == 5 {
                 let [_, a, b, c, d] = self.bytes;
                 let length = u32::from_be_bytes([a, b, c, d]) as usize;
-                total = total.saturating_add(length);
+                total = Some(total.unwrap_or(0usize).saturating_add(length));
                 self.left = length;
                 self.seen = 0;
-                self.started_message = true;
             }
         }
         total
@@ -257,11 +243,7 @@ mod tests {
             let mut prefix = Prefix::default();
             let mut declared = Vec::new();
             for chunk in body.chunks(frame) {
-                let n = prefix.declared(chunk);
-                if prefix.started_message {
-                    declared.push(n);
-                    prefix.started_message = false;
-                }
+                declared.extend(prefix.declared(chunk));
             }
             let total: usize = declared.iter().sum();
             assert_eq!(total, 320, "frames of {frame}: {declared:?}");
@@ -273,10 +255,8 @@ mod tests {
     fn a_prefix_split_over_frames_is_read_whole() {
         let mut prefix = Prefix::default();
         // Flag 0, then the length 256 (0x00000100) split after its second byte.
-        assert_eq!(prefix.declared(&[0, 0, 0]), 0);
-        assert!(!prefix.started_message);
-        assert_eq!(prefix.declared(&[1, 0, 9]), 256);
-        assert!(prefix.started_message);
+        assert_eq!(prefix.declared(&[0, 0, 0]), None);
+        assert_eq!(prefix.declared(&[1, 0, 9]), Some(256));
         assert_eq!(prefix.left, 255);
     }
 }
