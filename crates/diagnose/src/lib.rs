@@ -11,14 +11,22 @@
 //!    the peer it failed to reach ("upstream payments timed out").
 //! 3. [`rank`] orders the error patterns of one time window across services by how likely
 //!    each is the root cause, with the reasons in plain sentences.
+//! 4. [`Tracker`] follows per-minute error counts over time and groups the patterns that
+//!    burst together into incidents under the root [`rank`] names, leaving steady
+//!    (background) error patterns out of them.
 //!
 //! Everything here is deterministic and total: any UTF-8 input is accepted and nothing
 //! panics, so the worker can call it on raw customer logs.
 
 mod classify;
+mod incidents;
 mod peers;
 mod rank;
 
 pub use classify::{Category, classify};
+pub use incidents::{
+    Change, ChangeKind, ErrorCount, Incident, IncidentConfig, Member, PatternMark, Severity,
+    Status, Tracker,
+};
 pub use peers::{count_mentions, mentioned_peers};
 pub use rank::{Candidate, PatternStat, rank};
