@@ -67,6 +67,8 @@ pub struct ServeConfig {
     pub sources: SourcesConfig,
     /// Who may use the SQL endpoint, TLS, and its limits.
     pub sql: SqlConfig,
+    /// `[incidents]`: grouping related error patterns into incidents.
+    pub incidents: crate::incidents::IncidentsConfig,
 }
 
 /// DuckDB's memory and threads: explicit, so that the store fits a small machine beside the
@@ -462,6 +464,7 @@ impl Default for ServeConfig {
             analyst: AnalystConfig::default(),
             sources: SourcesConfig::default(),
             sql: SqlConfig::default(),
+            incidents: crate::incidents::IncidentsConfig::default(),
         }
     }
 }
@@ -786,6 +789,7 @@ impl ServeConfig {
         }
         crate::route::Router::new(&self.routing)?;
         self.retention_policy()?;
+        self.incidents.resolve()?;
         let reserve = &self.store.min_free_disk;
         size_of(reserve).map_err(|e| {
             anyhow::anyhow!(

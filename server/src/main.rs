@@ -11,6 +11,7 @@ mod backup_cmd;
 mod bench;
 mod config;
 mod demo;
+mod incidents;
 mod insights;
 mod metrics;
 mod mining;

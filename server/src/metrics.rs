@@ -56,6 +56,10 @@ pub struct Metrics {
     /// Retention passes run, and those that failed.
     pub retention_passes: Counter,
     pub retention_failures: Counter,
+    /// Incident tracker passes, failed passes, and incident changes by kind.
+    pub incident_passes: Counter,
+    pub incident_failures: Counter,
+    pub incident_changes: Family<Vec<(&'static str, &'static str)>, Counter>,
     /// The database file and its write-ahead log, and the part of it holding data; set by
     /// each retention pass and when scraped.
     pub db_file_bytes: Gauge,
@@ -110,6 +114,20 @@ impl Metrics {
         let retention_failures = counter(
             "retention_failures",
             "Retention passes that failed (retried at the next interval)",
+        );
+        let incident_passes = counter(
+            "incident_passes",
+            "Incident tracker passes completed (failed or not)",
+        );
+        let incident_failures = counter(
+            "incident_failures",
+            "Incident tracker passes that failed (retried at the next interval)",
+        );
+        let incident_changes = Family::<Vec<(&'static str, &'static str)>, Counter>::default();
+        registry.register(
+            "incident_changes",
+            "Incidents opened, changed, whose severity rose, or resolved",
+            incident_changes.clone(),
         );
         let source_requests = Family::<Vec<(&'static str, &'static str)>, Counter>::default();
         registry.register(
@@ -189,6 +207,9 @@ impl Metrics {
             retention_deleted,
             retention_passes,
             retention_failures,
+            incident_passes,
+            incident_failures,
+            incident_changes,
             db_file_bytes,
             db_used_bytes,
         }

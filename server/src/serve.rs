@@ -137,6 +137,19 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
         metrics.clone(),
         stop_rx.clone(),
     ));
+    let incidents = if config.incidents.enabled {
+        let (every, tracker) = config.incidents.resolve()?;
+        Some(tokio::spawn(crate::incidents::run(
+            every,
+            tracker,
+            store.clone(),
+            insight_store.clone(),
+            metrics.clone(),
+            stop_rx.clone(),
+        )))
+    } else {
+        None
+    };
     let syslog_stop = stop_rx.clone();
     let tail_stop = stop_rx.clone();
     let stopped = move || {
@@ -279,6 +292,12 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
         .await
         .context("retention task")?
         .context("retention")?;
+    if let Some(incidents) = incidents {
+        incidents
+            .await
+            .context("incident task")?
+            .context("incidents")?;
+    }
     let _ = sql_stop_tx.send(true);
     pg.await.context("SQL server task")?.context("SQL server")?;
     // With every handle gone the writer drains its queue, checkpoints and exits.

@@ -348,6 +348,61 @@ async fn postgres_insights_follow_the_retention_and_name_the_patterns_it_keeps()
     assert_eq!(again.new_events, 1);
 }
 
+/// The incident tracker's marks on PostgreSQL insights: set where they differ, read back as
+/// the `incident_id` and `background` columns.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_insights_take_incident_marks() {
+    let pg = Postgres::database().await;
+    let store = insights_pg::PgInsights::connect(&pg.url).await.unwrap();
+    let mut other = update("i2", &["e2"]);
+    other.insight.pattern_id = "q".into();
+    store.apply(&[update("i1", &["e1"]), other]).await.unwrap();
+    store
+        .mark(&[
+            ("svc".into(), "p".into(), Some("inc-1".into()), false),
+            ("svc".into(), "q".into(), None, true),
+            ("svc".into(), "absent".into(), None, true),
+        ])
+        .await
+        .unwrap();
+    let batch = &store.batches().await.unwrap()[0];
+    let schema = batch.schema();
+    use arrow::array::Array;
+    let column = |name: &str| batch.column(schema.index_of(name).unwrap()).clone();
+    let ids = column("id");
+    let ids = ids
+        .as_any()
+        .downcast_ref::<arrow::array::StringArray>()
+        .unwrap();
+    let incident = column("incident_id");
+    let incident = incident
+        .as_any()
+        .downcast_ref::<arrow::array::StringArray>()
+        .unwrap();
+    let background = column("background");
+    let background = background
+        .as_any()
+        .downcast_ref::<arrow::array::BooleanArray>()
+        .unwrap();
+    let mut rows: Vec<(String, Option<String>, bool)> = (0..batch.num_rows())
+        .map(|i| {
+            (
+                ids.value(i).to_string(),
+                (!incident.is_null(i)).then(|| incident.value(i).to_string()),
+                background.value(i),
+            )
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec![
+            ("i1".to_string(), Some("inc-1".to_string()), false),
+            ("i2".to_string(), None, true),
+        ]
+    );
+}
+
 /// What the worker relies on when it dies between publishing results and committing: a
 /// member that leaves without committing hands the same messages to the next one, and a
 /// committed batch is not handed out again.

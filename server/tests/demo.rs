@@ -75,6 +75,61 @@ async fn demo_yields_insights_naming_the_root_cause_within_a_minute() {
     .await;
     assert!(root_cause.contains("named by"), "{service}: {root_cause}");
 
+    // The incident tracker groups the three incidents under the announced roots.
+    let incidents: Vec<(String, String, String, i64)> =
+        eventually(120, "three incidents with the announced roots", || {
+            let client = &client;
+            let roots = &roots;
+            async move {
+                let rows = client
+                    .query(
+                        "SELECT id, root_service, symptom_services, insight_count FROM incidents \
+                         ORDER BY started",
+                        &[],
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let found: Vec<(String, String, String, i64)> = rows
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+                    .collect();
+                let found_roots: Vec<&String> = found.iter().map(|f| &f.1).collect();
+                if found_roots == roots.iter().collect::<Vec<_>>() {
+                    Ok(found)
+                } else {
+                    Err(format!("incidents so far: {found:?}"))
+                }
+            }
+        })
+        .await;
+    for (_, root, symptoms, count) in &incidents {
+        let symptoms: Vec<String> = serde_json::from_str(symptoms).unwrap();
+        assert!(
+            !symptoms.is_empty() && !symptoms.contains(root),
+            "{root}: {symptoms:?}"
+        );
+        assert!(*count > symptoms.len() as i64, "{root}: {count} insights");
+    }
+    // Marks reach an insight on the tracker's next pass after the worker wrote it.
+    eventually(120, "root insights naming their incident", || {
+        let client = &client;
+        async move {
+            let linked: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM insights i JOIN incidents n ON i.incident_id = n.id \
+                     WHERE i.service = n.root_service AND i.pattern_id = n.root_pattern",
+                    &[],
+                )
+                .await
+                .map_err(|e| e.to_string())?
+                .get(0);
+            (linked == 3)
+                .then_some(())
+                .ok_or_else(|| format!("{linked} root insights linked"))
+        }
+    })
+    .await;
+
     // The same seed sends the same incidents.
     let again = Command::new(binary())
         .args([

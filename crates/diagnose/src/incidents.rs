@@ -403,6 +403,13 @@ impl Tracker {
         }
     }
 
+    /// Says where the data begins (its first record of any level, µs). Without it the first
+    /// error minute is taken as the beginning, and errors there count as already running.
+    pub fn begin_at(&mut self, first_us: i64) {
+        let minute = first_us.div_euclid(MINUTE_US);
+        self.data_start = Some(self.data_start.map_or(minute, |s| s.min(minute)));
+    }
+
     /// Patterns that have counts but no template or examples yet.
     pub fn undescribed(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = self
@@ -933,7 +940,10 @@ impl Tracker {
         self.patterns.retain(|_, t| {
             t.minutes = t.minutes.split_off(&keep_from);
             t.incident_minutes = t.incident_minutes.split_off(&keep_from);
-            !t.minutes.is_empty() || t.incident.is_some_and(|i| open[i])
+            // A mark not yet taken keeps its pattern until [`Tracker::take_marks`] has it.
+            let untaken = t.reported != Some((t.incident, t.background))
+                && (t.incident.is_some() || t.background || t.reported.is_some());
+            !t.minutes.is_empty() || t.incident.is_some_and(|i| open[i]) || untaken
         });
     }
 }
@@ -1015,6 +1025,26 @@ mod tests {
         assert!(!timeout.background);
     }
 
+    /// One advance over hours of counts still reports the marks of patterns it has since
+    /// forgotten.
+    #[test]
+    fn marks_of_long_gone_patterns_are_still_reported() {
+        let mut t = tracker();
+        t.begin_at(0);
+        let mut counts: Vec<ErrorCount> = (5..10).map(|m| count(m, "db", "pool", 20)).collect();
+        counts.push(count(300, "api", "late", 1));
+        t.observe(&counts);
+        t.advance(300 * MINUTE_US);
+        let marks = t.take_marks();
+        assert!(
+            marks
+                .iter()
+                .any(|m| m.pattern_id == "pool" && m.incident_id.is_some()),
+            "{marks:?}"
+        );
+        assert!(t.take_marks().is_empty());
+    }
+
     /// A background pattern whose rate jumps well above its usual one does burst.
     #[test]
     fn a_background_pattern_whose_rate_triples_bursts() {
@@ -1047,6 +1077,25 @@ mod tests {
         t.observe(&counts);
         t.advance(29 * MINUTE_US);
         assert!(t.incidents().is_empty());
+    }
+
+    /// When the data began well before the first error, errors at the first error minute are
+    /// new, not already running.
+    #[test]
+    fn the_first_errors_after_the_data_began_can_open_an_incident() {
+        let counts: Vec<ErrorCount> = (5..10).map(|m| count(m, "db", "pool", 20)).collect();
+        let mut t = tracker();
+        t.observe(&counts);
+        t.advance(12 * MINUTE_US);
+        assert!(
+            t.incidents().is_empty(),
+            "no beginning given: already running"
+        );
+        let mut t = tracker();
+        t.begin_at(0);
+        t.observe(&counts);
+        t.advance(12 * MINUTE_US);
+        assert_eq!(t.incidents().len(), 1);
     }
 
     /// The same root after a quiet period opens a new incident linked to the first, and a

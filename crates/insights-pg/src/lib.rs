@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder,
 };
 use chrono::{DateTime, Utc};
 use model::{Applied, InsightUpdate, UpdateKind, fold_updates};
@@ -169,12 +170,41 @@ impl PgInsights {
         .await?)
     }
 
+    /// Sets each pattern's incident and background mark on its insight, where it differs.
+    pub async fn mark(
+        &self,
+        marks: &[(String, String, Option<String>, bool)],
+    ) -> Result<(), PgError> {
+        if marks.is_empty() {
+            return Ok(());
+        }
+        let services: Vec<&str> = marks.iter().map(|m| m.0.as_str()).collect();
+        let patterns: Vec<&str> = marks.iter().map(|m| m.1.as_str()).collect();
+        let incidents: Vec<Option<&str>> = marks.iter().map(|m| m.2.as_deref()).collect();
+        let background: Vec<bool> = marks.iter().map(|m| m.3).collect();
+        sqlx::query::<Postgres>(
+            "UPDATE insights SET incident_id = m.incident_id, background = m.background
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[])
+                  AS m(service, pattern_id, incident_id, background)
+             WHERE insights.service = m.service AND insights.pattern_id = m.pattern_id
+               AND (insights.incident_id IS DISTINCT FROM m.incident_id
+                    OR insights.background IS DISTINCT FROM m.background)",
+        )
+        .bind(services)
+        .bind(patterns)
+        .bind(incidents)
+        .bind(background)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Every insight, newest first, as one batch in `model::schema::insights()`.
     pub async fn batches(&self) -> Result<Vec<RecordBatch>, PgError> {
         let rows = sqlx::query::<Postgres>(
             "SELECT id, created_at, service, pattern_id, severity, title, summary, root_cause,
                     suggested_fix, confidence, model, status, first_seen, last_seen,
-                    occurrences, evidence::text
+                    occurrences, evidence::text, incident_id, background
              FROM insights ORDER BY last_seen DESC",
         )
         .fetch_all(&self.pool)
@@ -198,9 +228,11 @@ impl PgInsights {
         };
         let mut confidence = Float64Builder::new();
         let mut occurrences = Int64Builder::new();
+        let mut background = BooleanBuilder::new();
         for row in &rows {
             confidence.append_option(row.try_get::<Option<f64>, _>(9)?);
             occurrences.append_option(row.try_get::<Option<i64>, _>(14)?);
+            background.append_option(row.try_get::<Option<bool>, _>(17)?);
         }
         // In the order of `model::schema::insights()`.
         let columns: Vec<ArrayRef> = vec![
@@ -220,6 +252,8 @@ impl PgInsights {
             time(13)?,
             Arc::new(occurrences.finish()),
             text(15)?,
+            text(16)?,
+            Arc::new(background.finish()),
         ];
         Ok(vec![RecordBatch::try_new(
             model::schema::insights(),

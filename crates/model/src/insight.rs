@@ -206,6 +206,9 @@ pub fn insights_batch(
                     .collect::<Int64Array>(),
             ),
             text(&|i| Some(&i.evidence)),
+            // The incident tracker sets these on the stored row, not the analysis.
+            text(&|_| None),
+            Arc::new(arrow::array::BooleanArray::new_null(insights.len())),
         ],
     )
 }

@@ -1,4 +1,4 @@
-//! The Arrow schemas of the four tables, as SQL clients see them.
+//! The Arrow schemas of the five tables, as SQL clients see them.
 //!
 //! Every field is nullable: DuckDB reports all result columns as nullable, and keeping the
 //! declared schema identical to what a scan yields avoids schema mismatches inside DataFusion.
@@ -74,6 +74,34 @@ static INSIGHTS: LazyLock<SchemaRef> = LazyLock::new(|| {
         ts("last_seen"),
         int("occurrences"),
         text("evidence"),
+        // The last incident its pattern was part of (see `incidents`).
+        text("incident_id"),
+        // Its pattern ran at a steady rate before: part of no incident, nobody's symptom.
+        Field::new("background", DataType::Boolean, true),
+    ]))
+});
+
+static INCIDENTS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        text("id"),
+        // `open` or `resolved`.
+        text("status"),
+        text("severity"),
+        text("title"),
+        text("root_service"),
+        text("root_pattern"),
+        text("root_cause"),
+        // JSON arrays: the symptoms' services, and `{service, pattern_id}` objects.
+        text("symptom_services"),
+        text("symptom_patterns"),
+        ts("started"),
+        ts("last_seen"),
+        ts("resolved_at"),
+        // Patterns in it (the root and its symptoms): one insight each.
+        int("insight_count"),
+        int("errors"),
+        // The earlier incident with the same root, when this one is a recurrence.
+        text("previous_id"),
     ]))
 });
 
@@ -104,6 +132,11 @@ pub fn stats() -> SchemaRef {
 /// `insights`: root-cause analyses produced by the worker.
 pub fn insights() -> SchemaRef {
     INSIGHTS.clone()
+}
+
+/// `incidents`: error patterns that burst together, under the root the ranking names.
+pub fn incidents() -> SchemaRef {
+    INCIDENTS.clone()
 }
 
 /// `patterns`: message templates mined from `logs`.

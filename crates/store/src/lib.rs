@@ -1,4 +1,5 @@
-//! Storage: the DuckDB database file that holds `logs`, `stats`, `insights` and `patterns`.
+//! Storage: the DuckDB database file that holds `logs`, `stats`, `insights`, `patterns` and
+//! `incidents`.
 //!
 //! This is the only crate that names `duckdb`. It owns the DDL, appends Arrow batches in one
 //! transaction per group commit, and answers scans with projection, filters and limits pushed
@@ -11,6 +12,7 @@ mod backup;
 mod bridge;
 mod error;
 mod filter;
+mod incidents;
 mod insights;
 mod queue;
 mod retention;
@@ -30,6 +32,7 @@ use model::{Applied, ErrorEvent, InsightUpdate, PatternDelta, PatternMerge, Stat
 pub use backup::BackupReport;
 pub use error::{Result, StoreError};
 pub use filter::{CmpOp, Filter, Scalar};
+pub use incidents::{ERROR_LEVELS, ErrorMinute, IncidentRow, PatternMark};
 pub use queue::QueuedEvent;
 pub use retention::{DiskUsage, Expired, RowGroup};
 pub use tables::Table;
@@ -426,6 +429,33 @@ impl Store {
             stats: stats.clone(),
             ..Commit::default()
         })
+    }
+
+    /// Per-minute error counts of the rows that arrived in `(after_us, until_us]` (UTC
+    /// microseconds of `received_at`), for the incident tracker. Reads only what arrived in
+    /// that span: `received_at` grows with each commit, so DuckDB's zone maps skip the rest.
+    pub fn error_minutes(&self, after_us: i64, until_us: i64) -> Result<Vec<ErrorMinute>> {
+        incidents::error_minutes(&*self.reader()?, after_us, until_us)
+    }
+
+    /// The earliest `ts` of the rows that arrived in `(after_us, until_us]`: where the data
+    /// the incident tracker reads begins.
+    pub fn first_ts_between(&self, after_us: i64, until_us: i64) -> Result<Option<i64>> {
+        incidents::first_ts(&*self.reader()?, after_us, until_us)
+    }
+
+    /// The templates of `(service, pattern_id)` keys, as `(service, pattern_id, template)`.
+    pub fn pattern_templates(
+        &self,
+        keys: &[(String, String)],
+    ) -> Result<Vec<(String, String, String)>> {
+        incidents::templates(&*self.reader()?, keys)
+    }
+
+    /// Upserts `incidents` and sets the insights' incident marks, in one transaction.
+    pub fn save_incidents(&self, rows: &[IncidentRow], marks: &[PatternMark]) -> Result<()> {
+        let conn = self.writer();
+        in_transaction(&conn, || incidents::save(&conn, rows, marks))
     }
 
     /// The pattern miner's saved model: one JSON document per pattern.

@@ -12,6 +12,7 @@ pub enum Table {
     Stats,
     Insights,
     Patterns,
+    Incidents,
 }
 
 /// Tables are created in the Arrow column order of `model::schema`, which the appender relies
@@ -57,6 +58,31 @@ CREATE TABLE IF NOT EXISTS insights (
     last_seen TIMESTAMP,
     occurrences BIGINT,
     evidence VARCHAR
+);
+-- Databases created before incidents lack these; ADD COLUMN appends them last, as the Arrow
+-- schema has them.
+ALTER TABLE insights ADD COLUMN IF NOT EXISTS incident_id VARCHAR;
+ALTER TABLE insights ADD COLUMN IF NOT EXISTS background BOOLEAN;
+CREATE TABLE IF NOT EXISTS incidents (
+    id VARCHAR PRIMARY KEY,
+    status VARCHAR NOT NULL,
+    severity VARCHAR,
+    title VARCHAR,
+    root_service VARCHAR,
+    root_pattern VARCHAR,
+    root_cause VARCHAR,
+    symptom_services VARCHAR,
+    symptom_patterns VARCHAR,
+    started TIMESTAMP,
+    last_seen TIMESTAMP,
+    resolved_at TIMESTAMP,
+    insight_count BIGINT,
+    errors BIGINT,
+    previous_id VARCHAR
+);
+-- Staging for one pass's incident marks of patterns.
+CREATE TABLE IF NOT EXISTS pattern_mark_stage (
+    service VARCHAR, pattern_id VARCHAR, incident_id VARCHAR, background BOOLEAN
 );
 CREATE TABLE IF NOT EXISTS patterns (
     pattern_id VARCHAR NOT NULL,
@@ -110,7 +136,13 @@ pub(crate) fn stats_view(catalog: &str) -> String {
 }
 
 impl Table {
-    pub const ALL: [Table; 4] = [Table::Logs, Table::Stats, Table::Insights, Table::Patterns];
+    pub const ALL: [Table; 5] = [
+        Table::Logs,
+        Table::Stats,
+        Table::Insights,
+        Table::Patterns,
+        Table::Incidents,
+    ];
 
     /// The name SQL clients use.
     pub fn name(self) -> &'static str {
@@ -119,6 +151,7 @@ impl Table {
             Table::Stats => "stats",
             Table::Insights => "insights",
             Table::Patterns => "patterns",
+            Table::Incidents => "incidents",
         }
     }
 
@@ -129,6 +162,7 @@ impl Table {
             Table::Stats => model::schema::stats(),
             Table::Insights => model::schema::insights(),
             Table::Patterns => model::schema::patterns(),
+            Table::Incidents => model::schema::incidents(),
         }
     }
 

@@ -15,6 +15,10 @@ use crate::context::Context;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct BuiltinAnalyst;
 
+/// Occurrences in the previous window from which a pattern that did not rise is background:
+/// one or two are strays, not a steady rate.
+const BACKGROUND_MIN_BASELINE: u64 = 3;
+
 fn clip(s: &str, n: usize) -> String {
     match s.char_indices().nth(n) {
         Some((i, _)) => format!("{}…", &s[..i]),
@@ -84,6 +88,14 @@ impl Analyst for BuiltinAnalyst {
             .find(|s| s.service == group.service && s.pattern_id == group.pattern_id)
             .map_or(0, |s| s.mentioned_by);
         let claims_root = category.is_cause() || named > 0;
+        // Steady before this window and not rising: background, nobody's symptom, whatever
+        // else is failing now.
+        let own_stat = stats
+            .iter()
+            .find(|s| s.service == group.service && s.pattern_id == group.pattern_id);
+        let background = own_stat.is_some_and(|s| {
+            s.baseline_count >= BACKGROUND_MIN_BASELINE && s.count < 2 * s.baseline_count
+        });
         let (root_cause, fix, confidence) = match top {
             Some(_) if (is_root || ranked.len() == 1) && !claims_root => (
                 format!(
@@ -106,6 +118,18 @@ impl Analyst for BuiltinAnalyst {
                 ),
                 category.suggested_fix().to_string(),
                 confidence(&ranked),
+            ),
+            Some(_) if background => (
+                format!(
+                    "Background, not part of an incident: this pattern ran at a steady rate before \
+                     this window ({} occurrence(s) in the previous window, {} in this one). {} ({}).",
+                    own_stat.map_or(0, |s| s.baseline_count),
+                    own_stat.map_or(0, |s| s.count),
+                    category.explanation(),
+                    label
+                ),
+                category.suggested_fix().to_string(),
+                0.3,
             ),
             Some(t) => {
                 let root_template = stats
@@ -174,5 +198,111 @@ fn confidence(ranked: &[diagnose::Candidate]) -> f64 {
                 (a / (a + b)).clamp(0.3, 0.95)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::ErrorEvent;
+
+    fn stat(
+        service: &str,
+        pattern: &str,
+        template: &str,
+        count: u64,
+        baseline: u64,
+    ) -> PatternStat {
+        PatternStat {
+            service: service.into(),
+            pattern_id: pattern.into(),
+            template: template.into(),
+            first_seen_us: 1_000_000,
+            last_seen_us: 60_000_000,
+            count,
+            baseline_count: baseline,
+            examples: vec![template.into()],
+            mentioned_by: 0,
+        }
+    }
+
+    fn group(service: &str, pattern: &str, template: &str) -> Group {
+        Group {
+            service: service.into(),
+            pattern_id: pattern.into(),
+            template: template.into(),
+            events: vec![ErrorEvent {
+                event_id: "i-1".into(),
+                ts_us: 2_000_000,
+                service: service.into(),
+                level: "ERROR".into(),
+                message: template.into(),
+                host: None,
+                trace_id: None,
+                pattern_id: Some(pattern.into()),
+                template: Some(template.into()),
+            }],
+        }
+    }
+
+    /// Validation errors at their usual rate while a cache runs out of memory are background:
+    /// the analysis says so and does not call them the cache's symptom.
+    #[tokio::test]
+    async fn a_steady_pattern_is_background_not_a_symptom_of_the_incident() {
+        let validation = "validation failed for field <*>";
+        let context = Context {
+            patterns: vec![
+                stat(
+                    "redis-cache",
+                    "oom",
+                    "OOM command not allowed when used memory > 'maxmemory'",
+                    40,
+                    0,
+                ),
+                stat(
+                    "checkout",
+                    "timeout",
+                    "upstream redis-cache timed out after <*>ms",
+                    60,
+                    0,
+                ),
+                stat("orders", "validation", validation, 18, 20),
+            ],
+            ..Context::default()
+        };
+        let analysis = BuiltinAnalyst
+            .analyze(&group("orders", "validation", validation), &context)
+            .await
+            .unwrap();
+        let root_cause = analysis.root_cause.unwrap();
+        assert!(root_cause.starts_with("Background"), "{root_cause}");
+        assert!(!root_cause.contains("redis-cache"), "{root_cause}");
+        // The same pattern, rising, is judged against the incident as before.
+        let context = Context {
+            patterns: vec![
+                stat(
+                    "redis-cache",
+                    "oom",
+                    "OOM command not allowed when used memory > 'maxmemory'",
+                    40,
+                    0,
+                ),
+                stat(
+                    "checkout",
+                    "timeout",
+                    "upstream redis-cache timed out after <*>ms",
+                    60,
+                    0,
+                ),
+                stat("orders", "validation", validation, 90, 20),
+            ],
+            ..Context::default()
+        };
+        let analysis = BuiltinAnalyst
+            .analyze(&group("orders", "validation", validation), &context)
+            .await
+            .unwrap();
+        let root_cause = analysis.root_cause.unwrap();
+        assert!(!root_cause.starts_with("Background"), "{root_cause}");
     }
 }

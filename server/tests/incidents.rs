@@ -1,0 +1,138 @@
+//! The incident tracker inside `serve`, fed the generated logs of `shared/genlogs.py`: six
+//! incidents over two hours of steady background errors. The incidents appear in SQL with the
+//! true roots, the background patterns' insights are marked and in no incident, and each
+//! root's insight names its incident. (The tracker's accuracy over many seeds is measured in
+//! `crates/diagnose/tests/genlogs_incidents.rs`; this is the same tracker, wired.)
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use support::{TestServer, eventually};
+
+fn genlogs(dir: &std::path::Path) -> (String, Vec<String>) {
+    // Read at run time: a test binary reused from another checkout must not look there.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo test");
+    let script = PathBuf::from(manifest).join("../../shared/genlogs.py");
+    let (out, truth) = (dir.join("logs.ndjson"), dir.join("truth.json"));
+    let status = Command::new("python3")
+        .arg(script)
+        .args([
+            "--lines",
+            "20000",
+            "--seed",
+            "3",
+            "--no-truth-fields",
+            "--out",
+        ])
+        .arg(&out)
+        .arg("--truth")
+        .arg(&truth)
+        .status()
+        .expect("python3 runs genlogs.py");
+    assert!(status.success());
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(truth).unwrap()).unwrap();
+    let roots = truth["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["root_service"].as_str().unwrap().to_string())
+        .collect();
+    (std::fs::read_to_string(out).unwrap(), roots)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generated_incidents_appear_in_sql_with_background_kept_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("loginsight.toml");
+    std::fs::write(&config, "[incidents]\nevery = \"1s\"\n").unwrap();
+    let server = TestServer::start_with(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let (logs, roots) = genlogs(dir.path());
+    let lines: Vec<&str> = logs.lines().collect();
+    for chunk in lines.chunks(2_000) {
+        server.post_logs(chunk.join("\n")).await;
+    }
+    let client = server.pg().await;
+
+    let found = eventually(120, "the six incidents, in order", || {
+        let client = &client;
+        let roots = &roots;
+        async move {
+            let found: Vec<String> = client
+                .query("SELECT root_service FROM incidents ORDER BY started", &[])
+                .await
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            (&found == roots)
+                .then_some(found.clone())
+                .ok_or_else(|| format!("{found:?}, want {roots:?}"))
+        }
+    })
+    .await;
+    assert_eq!(found.len(), 6);
+
+    // The five before the last are over; each later one with the same root would link back.
+    let resolved: i64 = client
+        .query_one(
+            "SELECT count(*) FROM incidents WHERE status = 'resolved'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(resolved >= 5, "{resolved} resolved");
+
+    eventually(120, "background validation insights in no incident", || {
+        let client = &client;
+        async move {
+            let rows = client
+                .query(
+                    "SELECT service, incident_id, background FROM insights \
+                     WHERE title LIKE '%validation%'",
+                    &[],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            let marks: Vec<(String, Option<String>, Option<bool>)> = rows
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect();
+            if let Some(attached) = marks.iter().find(|m| m.1.is_some()) {
+                panic!("a background pattern in an incident: {attached:?}");
+            }
+            let background = marks.iter().filter(|m| m.2 == Some(true)).count();
+            (marks.len() >= 5 && background * 10 >= marks.len() * 9)
+                .then_some(())
+                .ok_or_else(|| format!("{background} of {} marked: {marks:?}", marks.len()))
+        }
+    })
+    .await;
+
+    eventually(120, "each root insight naming its incident", || {
+        let client = &client;
+        async move {
+            let linked: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM insights i JOIN incidents n ON i.incident_id = n.id \
+                     WHERE i.service = n.root_service AND i.pattern_id = n.root_pattern",
+                    &[],
+                )
+                .await
+                .map_err(|e| e.to_string())?
+                .get(0);
+            // A root pattern recurring in a later incident names the later one.
+            (linked >= 5)
+                .then_some(())
+                .ok_or_else(|| format!("{linked} root insights linked"))
+        }
+    })
+    .await;
+    server.stop();
+}
