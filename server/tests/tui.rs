@@ -173,7 +173,9 @@ async fn tui_shows_insights_patterns_stats_logs_and_help_and_quits_cleanly() {
         ),
     );
 
-    // Insights (the default view): the list and the selected insight's detail.
+    // It opens on incidents; `2` shows the insights: the list and the selected one's detail.
+    tmux.wait_for(&["● live", "Incidents ("]).await;
+    tmux.keys(&["2"]);
     let screen = tmux
         .wait_for(&["● live", "Insights (", service, &title_start, "Root cause"])
         .await;

@@ -513,7 +513,9 @@ fn reads_unfilled_table(sql: &str) -> bool {
         .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
         .map(str::to_ascii_lowercase)
         .collect();
-    words.iter().any(|w| w == "patterns" || w == "insights")
+    words
+        .iter()
+        .any(|w| w == "patterns" || w == "insights" || w == "incidents")
 }
 
 /// How the dashboard user set the variables for one replay.
@@ -656,7 +658,8 @@ async fn dashboards_return_rows_on_a_full_fixture() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The full fixture: `logs` with pattern ids, their `stats`, `patterns` and one insight.
+// The full fixture: `logs` with pattern ids, their `stats`, `patterns`, one insight and its
+// incident.
 
 struct FullEndpoint {
     port: u16,
@@ -790,6 +793,33 @@ async fn start_full() -> FullEndpoint {
                 tokens: 0,
             }],
             &[],
+        )
+        .unwrap();
+    store
+        .save_incidents(
+            &[store::IncidentRow {
+                id: "inc-checkout".into(),
+                status: "open".into(),
+                severity: "error".into(),
+                title: "timeout in checkout: payment timed out after <*>".into(),
+                root_service: "checkout".into(),
+                root_pattern: "p-timeout".into(),
+                root_cause: "checkout is the likely root cause.".into(),
+                symptom_services: "[\"search\"]".into(),
+                symptom_patterns: "[]".into(),
+                started_us: T0,
+                last_seen_us: T0 + 4 * MINUTE,
+                resolved_at_us: None,
+                insight_count: 1,
+                errors: 3,
+                previous_id: None,
+            }],
+            &[store::PatternMark {
+                service: "checkout".into(),
+                pattern_id: "p-timeout".into(),
+                incident_id: Some("inc-checkout".into()),
+                background: false,
+            }],
         )
         .unwrap();
 

@@ -7,8 +7,8 @@
 use std::collections::HashSet;
 
 use crate::data::{
-    AnalyzeTarget, Connection, Filter, Insight, LogLine, Pattern, Request, ServiceRate, Update,
-    View, Watch, Window,
+    AnalyzeTarget, Connection, Filter, Incident, Insight, LogLine, Pattern, Request, ServiceRate,
+    Update, View, Watch, Window,
 };
 use crate::input::Key;
 
@@ -88,6 +88,8 @@ const PAGE: isize = 10;
 pub struct App {
     /// The view on screen.
     pub view: View,
+    /// Incidents, open ones first, then the most recent.
+    pub incidents: Rows<Incident>,
     /// Insights, newest first.
     pub insights: Rows<Insight>,
     /// Patterns, most frequent first.
@@ -97,9 +99,9 @@ pub struct App {
     /// Recent log lines, newest first.
     pub logs: Rows<LogLine>,
     /// The applied filter of each view, by [`View::index`].
-    pub filters: [Filter; 4],
+    pub filters: [Filter; 5],
     /// The filter text as typed, by [`View::index`], to edit it again.
-    pub filter_texts: [String; 4],
+    pub filter_texts: [String; 5],
     /// The patterns window.
     pub window: Window,
     /// Set while `/` is being typed.
@@ -217,7 +219,7 @@ impl App {
             }
             Key::Tab | Key::Right => self.switch(1),
             Key::BackTab | Key::Left => self.switch(-1),
-            Key::Char(c @ '1'..='4') => {
+            Key::Char(c @ '1'..='5') => {
                 let index = c as usize - '1' as usize;
                 self.switch(index as isize - self.view.index() as isize)
             }
@@ -264,6 +266,7 @@ impl App {
 
     fn move_by(&mut self, delta: isize) -> Vec<Action> {
         match self.view {
+            View::Incidents => self.incidents.move_by(delta),
             View::Insights => self.insights.move_by(delta),
             View::Patterns => self.patterns.move_by(delta),
             View::Stats => self.stats.move_by(delta),
@@ -278,6 +281,10 @@ impl App {
             return Vec::new();
         }
         let target = match self.view {
+            View::Incidents => self
+                .incidents
+                .current()
+                .map(|i| AnalyzeTarget::Service(i.root_service.clone())),
             View::Insights => self
                 .insights
                 .current()
@@ -323,6 +330,7 @@ impl App {
                 }
                 self.insights.replace(rows, |i| i.id.clone());
             }
+            Update::Incidents(rows) => self.incidents.replace(rows, |i| i.id.clone()),
             Update::Patterns(rows) => self.patterns.replace(rows, |p| p.pattern_id.clone()),
             Update::Stats(rows) => self.stats.replace(rows, |s| s.service.clone()),
             Update::Logs(rows) => self
@@ -375,27 +383,28 @@ mod tests {
     #[test]
     fn tab_and_shift_tab_cycle_the_views_and_ask_for_their_data() {
         let mut app = App::new();
-        assert_eq!(app.view, View::Insights);
+        assert_eq!(app.view, View::Incidents, "it opens on incidents");
         let actions = app.handle_key(Key::Tab);
-        assert_eq!(app.view, View::Patterns);
+        assert_eq!(app.view, View::Insights);
         assert_eq!(
             actions,
             vec![Action::Send(Request::Watch(Watch {
-                view: View::Patterns,
+                view: View::Insights,
                 ..Watch::default()
             }))]
         );
-        keys(&mut app, &[Key::Tab, Key::Tab, Key::Tab]);
-        assert_eq!(app.view, View::Insights);
+        keys(&mut app, &[Key::Tab, Key::Tab, Key::Tab, Key::Tab]);
+        assert_eq!(app.view, View::Incidents);
         app.handle_key(Key::BackTab);
         assert_eq!(app.view, View::Logs);
-        app.handle_key(Key::Char('2'));
+        app.handle_key(Key::Char('3'));
         assert_eq!(app.view, View::Patterns);
     }
 
     #[test]
     fn selection_moves_within_bounds_and_follows_the_row_across_reloads() {
         let mut app = App::new();
+        app.handle_key(Key::Char('2'));
         app.apply(Update::Insights(vec![
             insight("a", "api"),
             insight("b", "db"),
@@ -421,7 +430,7 @@ mod tests {
     #[test]
     fn slash_edits_a_filter_that_enter_applies_and_esc_cancels() {
         let mut app = App::new();
-        app.handle_key(Key::Char('4'));
+        app.handle_key(Key::Char('5'));
         assert_eq!(app.view, View::Logs);
         app.handle_key(Key::Char('/'));
         // While typing, `q` is text, not quit.
@@ -470,6 +479,23 @@ mod tests {
             app.handle_key(Key::Char('a')).is_empty(),
             "nothing selected"
         );
+        // On an incident, its root service.
+        app.apply(Update::Incidents(vec![Incident {
+            id: "n1".into(),
+            root_service: "redis-cache".into(),
+            ..Incident::default()
+        }]));
+        assert_eq!(
+            app.handle_key(Key::Char('a')),
+            vec![Action::Send(Request::Analyze(AnalyzeTarget::Service(
+                "redis-cache".into()
+            )))]
+        );
+        app.apply(Update::Analysis {
+            target: AnalyzeTarget::Service("redis-cache".into()),
+            result: Ok(Vec::new()),
+        });
+        app.handle_key(Key::Char('2'));
         app.apply(Update::Insights(vec![insight("a", "checkout")]));
         let actions = app.handle_key(Key::Char('a'));
         assert_eq!(
@@ -522,7 +548,7 @@ mod tests {
             app.handle_key(Key::Char('w')).is_empty(),
             "w is for patterns"
         );
-        app.handle_key(Key::Tab);
+        app.handle_key(Key::Char('3'));
         app.handle_key(Key::Char('w'));
         assert_eq!(app.window, Window::SixHours);
         app.handle_key(Key::Enter);

@@ -38,6 +38,37 @@ pub struct Insight {
     pub occurrences: i64,
     /// JSON text: examples, hosts, the ranking and the pattern `template`.
     pub evidence: String,
+    /// The last incident its pattern was part of.
+    pub incident_id: String,
+    /// Its pattern runs at a steady rate: part of no incident.
+    pub background: bool,
+}
+
+/// One row of `incidents`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Incident {
+    pub id: String,
+    /// `open` or `resolved`.
+    pub status: String,
+    /// The most severe of its patterns (`critical`, `error`, …).
+    pub severity: String,
+    /// `<kind> in <service>: <template>`.
+    pub title: String,
+    pub root_service: String,
+    pub root_pattern: String,
+    /// Why the root is the root.
+    pub root_cause: String,
+    /// The services of its symptoms.
+    pub symptom_services: Vec<String>,
+    pub started: String,
+    pub last_seen: String,
+    /// Empty while open.
+    pub resolved_at: String,
+    /// Patterns in it, the root included: one insight each.
+    pub insight_count: i64,
+    pub errors: i64,
+    /// The earlier incident with the same root.
+    pub previous_id: String,
 }
 
 impl Insight {
@@ -129,11 +160,13 @@ impl ServiceRate {
     }
 }
 
-/// The four views, in Tab order.
+/// The five views, in Tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum View {
-    /// Insights: the list and the selected insight's detail (the default view).
+    /// Incidents: open ones first, the root and its symptoms (the default view).
     #[default]
+    Incidents,
+    /// Insights: the list and the selected insight's detail.
     Insights,
     /// The most frequent patterns in a window, new ones highlighted.
     Patterns,
@@ -145,11 +178,18 @@ pub enum View {
 
 impl View {
     /// Every view in Tab order.
-    pub const ALL: [View; 4] = [View::Insights, View::Patterns, View::Stats, View::Logs];
+    pub const ALL: [View; 5] = [
+        View::Incidents,
+        View::Insights,
+        View::Patterns,
+        View::Stats,
+        View::Logs,
+    ];
 
     /// The tab title.
     pub fn title(self) -> &'static str {
         match self {
+            View::Incidents => "Incidents",
             View::Insights => "Insights",
             View::Patterns => "Patterns",
             View::Stats => "Stats",
@@ -315,6 +355,8 @@ pub enum Update {
     Connection(Connection),
     /// Fresh insights (always polled: they are what the TUI is for).
     Insights(Vec<Insight>),
+    /// Fresh incidents for the incidents view.
+    Incidents(Vec<Incident>),
     /// Fresh patterns for the patterns view.
     Patterns(Vec<Pattern>),
     /// Fresh per-service rates for the stats view.

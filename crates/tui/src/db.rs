@@ -19,8 +19,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Row};
 
 use crate::data::{
-    AnalyzeTarget, Connection, Filter, Insight, LogLine, Pattern, Request, ServiceRate, Update,
-    View, Watch,
+    AnalyzeTarget, Connection, Filter, Incident, Insight, LogLine, Pattern, Request, ServiceRate,
+    Update, View, Watch,
 };
 use crate::error::{Result, TuiError};
 
@@ -233,7 +233,7 @@ fn quote(value: &str) -> String {
 const INSIGHT_COLUMNS: &str = "id, CAST(created_at AS TEXT) AS created_at_text, service, \
      pattern_id, severity, title, summary, root_cause, suggested_fix, confidence, model, status, \
      CAST(first_seen AS TEXT) AS first_seen_text, CAST(last_seen AS TEXT) AS last_seen_text, \
-     occurrences, evidence";
+     occurrences, evidence, incident_id, background";
 
 fn text(row: &Row, column: &str) -> std::result::Result<String, tokio_postgres::Error> {
     Ok(row
@@ -259,6 +259,10 @@ fn insight(row: &Row) -> std::result::Result<Insight, tokio_postgres::Error> {
         last_seen: text(row, "last_seen_text")?,
         occurrences: row.try_get::<_, Option<i64>>("occurrences")?.unwrap_or(0),
         evidence: text(row, "evidence")?,
+        incident_id: text(row, "incident_id")?,
+        background: row
+            .try_get::<_, Option<bool>>("background")?
+            .unwrap_or(false),
     })
 }
 
@@ -347,6 +351,7 @@ async fn poll(
     };
     let mut updates = vec![Update::Insights(insights(client, &insights_filter).await?)];
     match watch.view {
+        View::Incidents => updates.push(Update::Incidents(incidents(client, &watch.filter).await?)),
         View::Insights => {}
         View::Patterns => updates.push(Update::Patterns(patterns(client, watch).await?)),
         View::Stats => updates.push(Update::Stats(stats(client, &watch.filter).await?)),
@@ -370,6 +375,64 @@ async fn insights(
     );
     let rows = client.query(sql.as_str(), &conditions.params()).await?;
     rows.iter().map(insight).collect()
+}
+
+async fn incidents(
+    client: &Client,
+    filter: &Filter,
+) -> std::result::Result<Vec<Incident>, tokio_postgres::Error> {
+    let mut conditions = Conditions::new(&[]);
+    if let Some(service) = &filter.service {
+        // `service:` finds an incident by its root or any of its symptoms.
+        conditions.params.push(service.clone());
+        let root = conditions.params.len();
+        conditions
+            .params
+            .push(format!("%{}%", serde_json::json!(service)));
+        let symptom = conditions.params.len();
+        conditions.sql.push(format!(
+            "(root_service = ${root} OR symptom_services LIKE ${symptom})"
+        ));
+    }
+    let text_only = Filter {
+        service: None,
+        ..filter.clone()
+    };
+    conditions.filter(
+        &text_only,
+        Some("severity"),
+        "concat(title, ' ', root_cause)",
+    );
+    let sql = format!(
+        "SELECT id, status, severity, title, root_service, root_pattern, root_cause, \
+         symptom_services, CAST(started AS TEXT) AS started_text, \
+         CAST(last_seen AS TEXT) AS last_seen_text, CAST(resolved_at AS TEXT) AS resolved_text, \
+         insight_count, errors, previous_id \
+         FROM incidents {} ORDER BY status = 'open' DESC, last_seen DESC LIMIT {LIMIT}",
+        conditions.where_clause()
+    );
+    let rows = client.query(sql.as_str(), &conditions.params()).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Incident {
+                id: text(row, "id")?,
+                status: text(row, "status")?,
+                severity: text(row, "severity")?,
+                title: text(row, "title")?,
+                root_service: text(row, "root_service")?,
+                root_pattern: text(row, "root_pattern")?,
+                root_cause: text(row, "root_cause")?,
+                symptom_services: serde_json::from_str(&text(row, "symptom_services")?)
+                    .unwrap_or_default(),
+                started: text(row, "started_text")?,
+                last_seen: text(row, "last_seen_text")?,
+                resolved_at: text(row, "resolved_text")?,
+                insight_count: row.try_get::<_, Option<i64>>("insight_count")?.unwrap_or(0),
+                errors: row.try_get::<_, Option<i64>>("errors")?.unwrap_or(0),
+                previous_id: text(row, "previous_id")?,
+            })
+        })
+        .collect()
 }
 
 async fn patterns(

@@ -12,7 +12,7 @@ use ratatui::widgets::{
 };
 
 use crate::app::{Analysis, App, TICK_MS};
-use crate::data::{Connection, Insight, View, short_time};
+use crate::data::{Connection, Incident, Insight, View, short_time};
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
@@ -26,6 +26,7 @@ pub fn render(frame: &mut Frame, app: &App) {
     .areas(frame.area());
     render_header(frame, app, header);
     match app.view {
+        View::Incidents => render_incidents(frame, app, body),
         View::Insights => render_insights(frame, app, body),
         View::Patterns => render_patterns(frame, app, body),
         View::Stats => render_stats(frame, app, body),
@@ -106,6 +107,165 @@ fn filter_suffix(app: &App) -> String {
         "" => String::new(),
         text => format!(" — filter: {text}"),
     }
+}
+
+fn render_incidents(frame: &mut Frame, app: &App, area: Rect) {
+    let open = app
+        .incidents
+        .items
+        .iter()
+        .filter(|i| i.status == "open")
+        .count();
+    let title = format!(
+        " Incidents ({open} open, {} in all){} ",
+        app.incidents.items.len(),
+        filter_suffix(app)
+    );
+    if app.incidents.items.is_empty() {
+        let message = format!(
+            "No incidents. Error patterns that burst together appear here, root first \
+             (polling every {} s); steady errors stay out as background.",
+            app.interval_secs
+        );
+        return empty(frame, area, titled(title), message);
+    }
+    let (list_area, detail_area) = if app.detail {
+        (None, area)
+    } else {
+        let [list, detail] =
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+                .areas(area);
+        (Some(list), detail)
+    };
+    if let Some(list_area) = list_area {
+        let rows = app.incidents.items.iter().map(|i| {
+            let status = if i.status == "open" {
+                Cell::from("OPEN").red().bold()
+            } else {
+                Cell::from("resolved").dark_gray()
+            };
+            Row::new(vec![
+                status,
+                Cell::from(i.severity.to_uppercase()).style(severity_style(&i.severity)),
+                Cell::from(i.root_service.clone()),
+                Cell::from(i.title.clone()),
+                Cell::from(i.symptom_services.len().to_string()),
+                Cell::from(short_time(&i.started)),
+            ])
+        });
+        let table = Table::new(
+            rows,
+            [
+                Constraint::Length(8),
+                Constraint::Length(8),
+                Constraint::Length(14),
+                Constraint::Min(20),
+                Constraint::Length(8),
+                Constraint::Length(14),
+            ],
+        )
+        .header(
+            Row::new(["STATUS", "SEVERITY", "ROOT", "TITLE", "SYMPTOMS", "STARTED"])
+                .style(Style::new().fg(Color::DarkGray).bold()),
+        )
+        .row_highlight_style(selected_style())
+        .highlight_symbol("▶ ")
+        .block(titled(title));
+        let mut state = TableState::default().with_selected(Some(app.incidents.selected));
+        frame.render_stateful_widget(table, list_area, &mut state);
+    }
+    if let Some(incident) = app.incidents.current() {
+        let hint = if app.detail {
+            " Enter: back to the list "
+        } else {
+            " Enter: full screen "
+        };
+        let block =
+            titled(" Root cause and symptoms ".into()).title_bottom(Line::from(hint).dark_gray());
+        frame.render_widget(
+            Paragraph::new(incident_detail(incident, &app.insights.items))
+                .wrap(Wrap { trim: false })
+                .block(block),
+            detail_area,
+        );
+    }
+}
+
+/// The detail of one incident: the root first, its symptoms beneath, each with the insight
+/// its pattern has (from the insights already polled).
+pub fn incident_detail(incident: &Incident, insights: &[Insight]) -> Text<'static> {
+    let heading = |s: &'static str| Line::from(s).fg(Color::Yellow).bold();
+    let when = if incident.resolved_at.is_empty() {
+        format!(
+            "started {} · last error {}",
+            short_time(&incident.started),
+            short_time(&incident.last_seen)
+        )
+    } else {
+        format!(
+            "started {} · resolved {}",
+            short_time(&incident.started),
+            short_time(&incident.resolved_at)
+        )
+    };
+    let mut lines = vec![
+        Line::from(incident.title.clone()).bold(),
+        Line::from(vec![
+            Span::styled(
+                incident.severity.to_uppercase(),
+                severity_style(&incident.severity),
+            ),
+            Span::raw(format!(
+                " · {} · {} errors · {} insights",
+                incident.status, incident.errors, incident.insight_count
+            )),
+        ]),
+        Line::from(when).dark_gray(),
+    ];
+    if !incident.previous_id.is_empty() {
+        lines.push(Line::from(format!("recurrence of {}", incident.previous_id)).dark_gray());
+    }
+    lines.push(Line::default());
+    lines.push(heading("Root"));
+    lines.push(Line::from(format!("▶ {}", incident.root_service)).bold());
+    lines.extend(
+        incident
+            .root_cause
+            .lines()
+            .map(|l| Line::from(format!("  {l}"))),
+    );
+    let members: Vec<&Insight> = insights
+        .iter()
+        .filter(|i| i.incident_id == incident.id)
+        .collect();
+    if let Some(fix) = members
+        .iter()
+        .find(|i| i.service == incident.root_service && i.pattern_id == incident.root_pattern)
+        .map(|i| i.suggested_fix.clone())
+        .filter(|f| !f.is_empty())
+    {
+        lines.push(Line::from(format!("  fix: {fix}")).cyan());
+    }
+    lines.push(Line::default());
+    lines.push(heading("Symptoms"));
+    let symptoms: Vec<&&Insight> = members
+        .iter()
+        .filter(|i| !(i.service == incident.root_service && i.pattern_id == incident.root_pattern))
+        .collect();
+    if symptoms.is_empty() {
+        for service in &incident.symptom_services {
+            lines.push(Line::from(format!("  └ {service}")));
+        }
+    } else {
+        for i in symptoms {
+            lines.push(Line::from(vec![
+                Span::raw(format!("  └ {} ", i.service)),
+                Span::styled(i.title.clone(), Style::new().fg(Color::Gray)),
+                Span::raw(format!(" ({})", i.occurrences)).dark_gray(),
+            ]));
+        }
+    }
+    Text::from(lines)
 }
 
 fn render_insights(frame: &mut Frame, app: &App, area: Rect) {
@@ -523,7 +683,7 @@ fn render_status(frame: &mut Frame, app: &App, area: Rect) {
 fn render_help(frame: &mut Frame, area: Rect) {
     let keys = [
         ("↑ ↓  j k", "move the selection (PgUp PgDn, g G: ends)"),
-        ("Tab  Shift-Tab", "next / previous view (1-4: jump)"),
+        ("Tab  Shift-Tab", "next / previous view (1-5: jump)"),
         ("Enter", "details (Esc: back)"),
         (
             "/",

@@ -3,7 +3,7 @@
 
 use loginsight_tui::app::App;
 use loginsight_tui::data::{
-    AnalyzeTarget, Connection, Insight, LogLine, Pattern, ServiceRate, Update, View,
+    AnalyzeTarget, Connection, Incident, Insight, LogLine, Pattern, ServiceRate, Update, View,
 };
 use loginsight_tui::input::Key;
 use loginsight_tui::ui;
@@ -61,8 +61,10 @@ fn insights() -> Vec<Insight> {
     ]
 }
 
+/// Live, on the insights view.
 fn live_app() -> App {
     let mut app = App::new();
+    app.handle_key(Key::Char('2'));
     app.apply(Update::Connection(Connection::Live));
     app.apply(Update::Insights(insights()));
     app.apply(Update::Refreshed {
@@ -295,7 +297,72 @@ fn empty_views_say_what_will_appear() {
     let mut app = App::new();
     let screen = text(&app);
     assert!(screen.contains("◌ connecting"), "{screen}");
-    assert!(screen.contains("No insights yet"), "{screen}");
-    app.handle_key(Key::Char('4'));
+    assert!(screen.contains("No incidents."), "{screen}");
+    app.handle_key(Key::Char('2'));
+    assert!(text(&app).contains("No insights yet"));
+    app.handle_key(Key::Char('5'));
     assert!(text(&app).contains("No log lines match"));
+}
+
+/// It opens on incidents: open ones listed, and the selected one's root first with its
+/// symptoms beneath, each with its insight's title.
+#[test]
+fn incidents_view_shows_the_root_first_and_the_symptoms_beneath() {
+    let mut app = App::new();
+    app.apply(Update::Connection(Connection::Live));
+    let mut members = insights();
+    members[0].incident_id = "n1".into();
+    members[0].service = "redis-cache".into();
+    members[0].pattern_id = "oom".into();
+    members[0].title = "out of memory in redis-cache".into();
+    members[0].suggested_fix = "Raise maxmemory".into();
+    members[1].incident_id = "n1".into();
+    members[1].service = "checkout".into();
+    members[1].title = "timeout in checkout: upstream redis-cache timed out".into();
+    app.apply(Update::Insights(members));
+    app.apply(Update::Incidents(vec![
+        Incident {
+            id: "n1".into(),
+            status: "open".into(),
+            severity: "error".into(),
+            title: "out of memory in redis-cache: OOM command not allowed".into(),
+            root_service: "redis-cache".into(),
+            root_pattern: "oom".into(),
+            root_cause: "redis-cache is the likely root cause: memory ran out.".into(),
+            symptom_services: vec!["checkout".into()],
+            started: "2024-05-01T12:00:00Z".into(),
+            last_seen: "2024-05-01T12:04:00Z".into(),
+            insight_count: 2,
+            errors: 120,
+            ..Incident::default()
+        },
+        Incident {
+            id: "n0".into(),
+            status: "resolved".into(),
+            severity: "critical".into(),
+            title: "disk full in inventory".into(),
+            root_service: "inventory".into(),
+            resolved_at: "2024-05-01T11:30:00Z".into(),
+            ..Incident::default()
+        },
+    ]));
+    let screen = text(&app);
+    for want in [
+        "Incidents (1 open, 2 in all)",
+        "OPEN",
+        "resolved",
+        "Root",
+        "▶ redis-cache",
+        "redis-cache is the likely root cause",
+        "fix: Raise maxmemory",
+        "Symptoms",
+        "└ checkout timeout in checkout",
+    ] {
+        assert!(screen.contains(want), "{want}:\n{screen}");
+    }
+    let root = screen.find("Root").unwrap();
+    assert!(
+        screen.find("Symptoms").unwrap() > root,
+        "root first:\n{screen}"
+    );
 }
