@@ -2,7 +2,8 @@
 //!
 //! Every `retention_interval` it removes `logs` rows older than `retention` (by `ts`), the
 //! oldest `logs` rows while the data is larger than `max_disk`, `stats` minutes older than
-//! `stats_retention`, insights last seen before `insights_retention` (in DuckDB or PostgreSQL),
+//! `stats_retention`, insights last seen before `insights_retention` (in DuckDB or PostgreSQL)
+//! and resolved incidents last seen before it,
 //! and patterns last seen before `retention` that no insight names. The store deletes in short
 //! slices, so ingest and queries go on meanwhile; a checkpoint then frees the deleted rows'
 //! blocks for reuse. A failed pass is logged, counted and tried again at the next interval.
@@ -52,7 +53,7 @@ pub async fn run(
         return Ok(());
     }
     // Every table's series exists from the start, at 0, rather than from its first deletion.
-    for table in ["logs", "stats", "patterns", "insights"] {
+    for table in ["logs", "stats", "patterns", "insights", "incidents"] {
         metrics
             .retention_deleted
             .get_or_create(&vec![("table", table)])
@@ -102,6 +103,11 @@ pub async fn pass(
         let before = micros_ago(now, age);
         expired.stats = on_store(store, move |s| s.expire_stats(before)).await?;
     }
+    if let Some(age) = policy.insights {
+        // Incidents follow the insights they group, wherever those are kept.
+        let before = micros_ago(now, age);
+        expired.incidents = on_store(store, move |s| s.expire_incidents(before)).await?;
+    }
     let mut referenced = Vec::new();
     match insights {
         InsightStore::DuckDb(_) => {
@@ -137,6 +143,7 @@ pub async fn pass(
         ("stats", expired.stats),
         ("patterns", expired.patterns),
         ("insights", expired.insights),
+        ("incidents", expired.incidents),
     ] {
         metrics
             .retention_deleted
@@ -149,6 +156,7 @@ pub async fn pass(
             stats = expired.stats,
             patterns = expired.patterns,
             insights = expired.insights,
+            incidents = expired.incidents,
             file_bytes = disk.file_bytes,
             used_bytes = disk.used_bytes,
             "retention removed old data"

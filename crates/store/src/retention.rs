@@ -21,6 +21,7 @@ pub struct Expired {
     pub stats: u64,
     pub patterns: u64,
     pub insights: u64,
+    pub incidents: u64,
 }
 
 impl Expired {
@@ -115,6 +116,14 @@ impl Store {
             Ok(())
         })?;
         Ok(deleted)
+    }
+
+    /// Deletes resolved incidents last seen before `before_us`; an open one stays however old.
+    pub fn expire_incidents(&self, before_us: i64) -> Result<u64> {
+        Ok(self.writer().execute(
+            "DELETE FROM incidents WHERE status = 'resolved' AND last_seen < ?",
+            [timestamp(before_us)],
+        )? as u64)
     }
 
     /// Deletes patterns last seen before `before_us`, except those an insight names: in this

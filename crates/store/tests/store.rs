@@ -496,3 +496,60 @@ fn a_backup_is_a_database_with_every_committed_row() {
     assert_eq!(count(&copy, Table::Insights), 1);
     assert!(!target.path().join("loginsight.duckdb.partial").exists());
 }
+
+fn incident(id: &str, status: &str, last_seen_us: i64) -> store::IncidentRow {
+    store::IncidentRow {
+        id: id.into(),
+        status: status.into(),
+        severity: "error".into(),
+        title: format!("incident {id}"),
+        root_service: "db".into(),
+        root_pattern: "p".into(),
+        root_cause: "db is the likely root cause.".into(),
+        symptom_services: "[]".into(),
+        symptom_patterns: "[]".into(),
+        started_us: last_seen_us - 60_000_000,
+        last_seen_us,
+        resolved_at_us: (status == "resolved").then_some(last_seen_us + 600_000_000),
+        insight_count: 1,
+        errors: 10,
+        previous_id: None,
+    }
+}
+
+/// Incidents are upserted by id, and retention takes resolved ones only.
+#[test]
+fn incidents_upsert_and_only_resolved_old_ones_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (old, recent) = (1_000_000_000_000_000, 2_000_000_000_000_000);
+    store
+        .save_incidents(
+            &[
+                incident("a", "open", old),
+                incident("b", "resolved", old),
+                incident("c", "resolved", recent),
+            ],
+            &[],
+        )
+        .unwrap();
+    // The same id again updates the row.
+    store
+        .save_incidents(&[incident("a", "open", old + 1)], &[])
+        .unwrap();
+    assert_eq!(store.expire_incidents(recent - 1).unwrap(), 1);
+    let mut left = Vec::new();
+    store
+        .scan(&scan(Table::Incidents, &["id"], vec![]), &mut |b| {
+            let ids = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .unwrap();
+            left.extend(ids.iter().flatten().map(str::to_string));
+            true
+        })
+        .unwrap();
+    left.sort();
+    assert_eq!(left, ["a", "c"]);
+}
