@@ -69,6 +69,12 @@ pub struct ServeConfig {
     pub sql: SqlConfig,
     /// `[incidents]`: grouping related error patterns into incidents.
     pub incidents: crate::incidents::IncidentsConfig,
+    /// `[[alerts]]`: alert rules.
+    pub alerts: Vec<crate::alerts::AlertRule>,
+    /// `[[notifiers]]`: where notifications go.
+    pub notifiers: Vec<crate::notify::NotifierConfig>,
+    /// `[notify]`: incident notifications and what every notification shares.
+    pub notify: crate::notify::NotifyConfig,
 }
 
 /// DuckDB's memory and threads: explicit, so that the store fits a small machine beside the
@@ -465,6 +471,9 @@ impl Default for ServeConfig {
             sources: SourcesConfig::default(),
             sql: SqlConfig::default(),
             incidents: crate::incidents::IncidentsConfig::default(),
+            alerts: Vec::new(),
+            notifiers: Vec::new(),
+            notify: crate::notify::NotifyConfig::default(),
         }
     }
 }
@@ -790,6 +799,7 @@ impl ServeConfig {
         crate::route::Router::new(&self.routing)?;
         self.retention_policy()?;
         self.incidents.resolve()?;
+        crate::notify::validate(&self.notifiers, &self.notify)?;
         let reserve = &self.store.min_free_disk;
         size_of(reserve).map_err(|e| {
             anyhow::anyhow!(
@@ -822,9 +832,14 @@ impl ServeConfig {
                 self.analyst.kind
             );
         }
-        redact::Redactor::new(&self.analyst.redaction())
-            .map_err(|e| anyhow::anyhow!("analyst.redact: {e}"))?;
+        self.redactor()?;
         Ok(())
+    }
+
+    /// The redaction every text leaving the process goes through.
+    pub fn redactor(&self) -> anyhow::Result<redact::Redactor> {
+        redact::Redactor::new(&self.analyst.redaction())
+            .map_err(|e| anyhow::anyhow!("analyst.redact: {e}"))
     }
 }
 

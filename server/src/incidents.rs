@@ -20,6 +20,7 @@ use tokio::sync::watch;
 
 use crate::insights::InsightStore;
 use crate::metrics::Metrics;
+use crate::notify::{Event, Outbox};
 
 const MINUTE_US: i64 = 60_000_000;
 
@@ -77,6 +78,7 @@ pub async fn run(
     store: StoreRef,
     insights: InsightStore,
     metrics: Metrics,
+    outbox: Outbox,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let lookback_us =
@@ -88,7 +90,7 @@ pub async fn run(
         marks: HashMap::new(),
     };
     loop {
-        if let Err(err) = state.pass(&store, &insights, &metrics).await {
+        if let Err(err) = state.pass(&store, &insights, &metrics, &outbox).await {
             metrics.incident_failures.inc();
             tracing::warn!(error = %format!("{err:#}"), "incident pass failed; retrying at the next interval");
         }
@@ -118,6 +120,7 @@ impl State {
         store: &StoreRef,
         insights: &InsightStore,
         metrics: &Metrics,
+        outbox: &Outbox,
     ) -> anyhow::Result<()> {
         // A margin behind now: a commit in progress may carry an earlier `received_at`.
         let until = chrono::Utc::now().timestamp_micros() - 2_000_000;
@@ -197,6 +200,36 @@ impl State {
                 .get_or_create(&vec![("kind", kind)])
                 .inc();
             tracing::info!(id = %c.incident.id, kind, title = %c.incident.title, "incident");
+            if kind != "changed" && outbox.incident_notifies(c.incident.severity.as_str()) {
+                let i = &c.incident;
+                let event = Event {
+                    kind: "incident",
+                    event: kind,
+                    subject: i.id.clone(),
+                    fingerprint: i.id.clone(),
+                    title: i.title.clone(),
+                    severity: i.severity.as_str().to_string(),
+                    service: Some(i.root_service.clone()),
+                    root_cause: Some(i.root_cause.clone()),
+                    suggested_fix: Some(i.suggested_fix.clone()),
+                    value: Some(i.errors as f64),
+                    labels: [("symptoms".to_string(), i.symptom_services().join(", "))]
+                        .into_iter()
+                        .collect(),
+                    started_us: i.started_us,
+                    // A severity rises at most once to each level.
+                    occurrence: if kind == "severity_rose" {
+                        i.severity.as_str().to_string()
+                    } else {
+                        String::new()
+                    },
+                };
+                // Enqueued before the rows are saved: a failure here retries the whole pass,
+                // and the dedup key makes the second enqueue a no-op.
+                outbox
+                    .enqueue(&event, &outbox.notify_config().notifiers)
+                    .await?;
+            }
         }
         let marks: Vec<PatternMark> = self.marks.values().cloned().collect();
         let s = store.clone();

@@ -6,6 +6,7 @@
 //! `tail` follows files and ships them to a server. `demo` sends a generated workload with
 //! incidents to one. `bench` measures a running server from outside.
 
+mod alerts;
 mod analysis;
 mod backup_cmd;
 mod bench;
@@ -15,6 +16,7 @@ mod incidents;
 mod insights;
 mod metrics;
 mod mining;
+mod notify;
 mod on_demand;
 mod patterns_csv;
 mod pipeline;

@@ -60,6 +60,9 @@ pub struct Metrics {
     pub incident_passes: Counter,
     pub incident_failures: Counter,
     pub incident_changes: Family<Vec<(&'static str, &'static str)>, Counter>,
+    /// Notifications delivered, and attempts that failed, per notifier.
+    pub notifications_sent: Family<Vec<(&'static str, String)>, Counter>,
+    pub notifications_failed: Family<Vec<(&'static str, String)>, Counter>,
     /// The database file and its write-ahead log, and the part of it holding data; set by
     /// each retention pass and when scraped.
     pub db_file_bytes: Gauge,
@@ -128,6 +131,18 @@ impl Metrics {
             "incident_changes",
             "Incidents opened, changed, whose severity rose, or resolved",
             incident_changes.clone(),
+        );
+        let notifications_sent = Family::<Vec<(&'static str, String)>, Counter>::default();
+        registry.register(
+            "notifications_sent",
+            "Notifications delivered (2xx), per notifier",
+            notifications_sent.clone(),
+        );
+        let notifications_failed = Family::<Vec<(&'static str, String)>, Counter>::default();
+        registry.register(
+            "notifications_failed",
+            "Notification attempts that failed (retried on 429/5xx/no answer), per notifier",
+            notifications_failed.clone(),
         );
         let source_requests = Family::<Vec<(&'static str, &'static str)>, Counter>::default();
         registry.register(
@@ -210,6 +225,8 @@ impl Metrics {
             incident_passes,
             incident_failures,
             incident_changes,
+            notifications_sent,
+            notifications_failed,
             db_file_bytes,
             db_used_bytes,
         }

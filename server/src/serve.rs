@@ -76,6 +76,17 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
         Some(Arc::new(on_demand)),
     )?);
 
+    // Alert rules are checked against the same context clients query: a rule whose query
+    // does not plan stops start-up, naming the rule.
+    let notifier_names: Vec<String> = config.notifiers.iter().map(|n| n.name.clone()).collect();
+    let alert_rules = crate::alerts::check(&config.alerts, &notifier_names, &ctx).await?;
+    let outbox = crate::notify::Outbox::new(
+        store.clone(),
+        config.notifiers.clone(),
+        config.notify.clone(),
+        config.redactor()?,
+    );
+
     let patterns = if config.mine_patterns {
         Some(PatternStage::load(&store).context("cannot restore the pattern miner")?)
     } else {
@@ -145,11 +156,30 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
             store.clone(),
             insight_store.clone(),
             metrics.clone(),
+            outbox.clone(),
             stop_rx.clone(),
         )))
     } else {
         None
     };
+    let notifications = tokio::spawn(crate::notify::deliver(
+        store.clone(),
+        config.notifiers.clone(),
+        humantime::parse_duration(&config.notify.keep)?,
+        metrics.clone(),
+        stop_rx.clone(),
+    ));
+    let alerts = tokio::spawn(crate::alerts::run(
+        alert_rules,
+        ctx.clone(),
+        store.clone(),
+        outbox.clone(),
+        Duration::from_secs(match config.sql.statement_timeout_secs {
+            0 => 300,
+            s => s,
+        }),
+        stop_rx.clone(),
+    ));
     let syslog_stop = stop_rx.clone();
     let tail_stop = stop_rx.clone();
     let stopped = move || {
@@ -292,6 +322,11 @@ pub async fn run(overrides: ServeOverrides) -> anyhow::Result<()> {
         .await
         .context("retention task")?
         .context("retention")?;
+    alerts.await.context("alert task")?.context("alerts")?;
+    notifications
+        .await
+        .context("notification task")?
+        .context("notifications")?;
     if let Some(incidents) = incidents {
         incidents
             .await

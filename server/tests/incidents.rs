@@ -9,6 +9,7 @@ mod support;
 use std::path::PathBuf;
 use std::process::Command;
 
+use support::receiver::Receiver;
 use support::{TestServer, eventually};
 
 fn genlogs(dir: &std::path::Path) -> (String, Vec<String>) {
@@ -45,9 +46,17 @@ fn genlogs(dir: &std::path::Path) -> (String, Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn generated_incidents_appear_in_sql_with_background_kept_out() {
+    let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("loginsight.toml");
-    std::fs::write(&config, "[incidents]\nevery = \"1s\"\n").unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[incidents]\nevery = \"1s\"\n\n[[notifiers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n\n[[alerts]]\nname = \"open incidents\"\nsql = \"SELECT count(*) AS value FROM incidents WHERE status = 'open'\"\ncondition = \"value > 0\"\nevery = \"500ms\"\n",
+            receiver.url("hook")
+        ),
+    )
+    .unwrap();
     let server = TestServer::start_with(
         &dir.path().join("data"),
         &["--config", config.to_str().unwrap()],
@@ -134,5 +143,53 @@ async fn generated_incidents_appear_in_sql_with_background_kept_out() {
         }
     })
     .await;
+
+    // One notification per incident opened and per resolution, never one per symptom or
+    // per count-only update.
+    let notes = eventually(60, "incident notifications", || async {
+        let notes: Vec<serde_json::Value> = receiver
+            .accepted("hook")
+            .into_iter()
+            .filter(|n| n["kind"] == "incident")
+            .collect();
+        let opened = notes.iter().filter(|n| n["event"] == "opened").count();
+        let resolved = notes.iter().filter(|n| n["event"] == "resolved").count();
+        (opened == 6 && resolved >= 5)
+            .then_some(notes.clone())
+            .ok_or_else(|| format!("{opened} opened, {resolved} resolved"))
+    })
+    .await;
+    // The alert rule over `incidents` fires on the one still open.
+    let alert = eventually(30, "the open-incidents alert", || async {
+        receiver
+            .accepted("hook")
+            .into_iter()
+            .find(|n| n["kind"] == "alert")
+            .ok_or_else(|| "not yet".to_string())
+    })
+    .await;
+    assert_eq!(alert["event"], "firing");
+    assert!(alert["value"].as_f64().unwrap() >= 1.0, "{alert}");
+    for n in notes.iter().filter(|n| n["kind"] != "alert") {
+        assert_eq!(n["kind"], "incident");
+        assert!(
+            ["opened", "resolved", "severity_rose"].contains(&n["event"].as_str().unwrap()),
+            "{n}"
+        );
+    }
+    let opened: Vec<&serde_json::Value> = notes.iter().filter(|n| n["event"] == "opened").collect();
+    let services: Vec<&str> = opened
+        .iter()
+        .map(|n| n["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        services,
+        roots.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    for n in &opened {
+        let cause = n["root_cause"].as_str().unwrap();
+        assert!(cause.contains("is the likely root cause"), "{n}");
+        assert!(!n["suggested_fix"].as_str().unwrap().is_empty(), "{n}");
+    }
     server.stop();
 }

@@ -353,7 +353,7 @@ fn refuse(statement: &Statement) -> Option<PgWireResult<()>> {
 }
 
 /// `SELECT … INTO new_table` creates a table: a write in a query's clothing.
-fn query_writes(query: &Query) -> bool {
+pub(crate) fn query_writes(query: &Query) -> bool {
     fn set_expr_writes(body: &SetExpr) -> bool {
         match body {
             SetExpr::Select(select) => select.into.is_some(),

@@ -12,6 +12,7 @@ mod cursor;
 mod error;
 mod handlers;
 mod json;
+pub mod local;
 mod params;
 mod session;
 mod subplan;
@@ -22,7 +23,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionConfig;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 use store::{StoreRef, Table};
@@ -30,6 +31,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 pub use access::{Access, TlsFiles, User, internal_user, scram_secret};
+pub use datafusion::prelude::SessionContext;
 pub use error::{Result, SqlError};
 pub use tables::analyze::{AnalyzeRequest, OnDemand, Target, parse_window};
 pub use tables::{BatchSource, DuckTable, ExternalTable};

@@ -173,6 +173,8 @@ pub struct Incident {
     pub title: String,
     /// Why the root is the root, in plain sentences from the ranking.
     pub root_cause: String,
+    /// What usually fixes the root's kind of failure.
+    pub suggested_fix: String,
     /// The other patterns, in rank order.
     pub symptoms: Vec<Member>,
     pub severity: Severity,
@@ -801,6 +803,7 @@ impl Tracker {
             root_template: String::new(),
             title: String::new(),
             root_cause: String::new(),
+            suggested_fix: String::new(),
             symptoms: rest
                 .iter()
                 .map(|k| Member {
@@ -890,6 +893,7 @@ impl Tracker {
             category.label(),
             top.reasons.join("; ")
         );
+        inc.suggested_fix = category.suggested_fix().to_string();
         inc.symptoms = ranked[1..]
             .iter()
             .map(|c| Member {

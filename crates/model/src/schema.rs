@@ -1,4 +1,4 @@
-//! The Arrow schemas of the five tables, as SQL clients see them.
+//! The Arrow schemas of the tables, as SQL clients see them.
 //!
 //! Every field is nullable: DuckDB reports all result columns as nullable, and keeping the
 //! declared schema identical to what a scan yields avoids schema mismatches inside DataFusion.
@@ -132,6 +132,55 @@ pub fn stats() -> SchemaRef {
 /// `insights`: root-cause analyses produced by the worker.
 pub fn insights() -> SchemaRef {
     INSIGHTS.clone()
+}
+
+static ALERTS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        text("name"),
+        // `inactive`, `pending` or `firing`.
+        text("state"),
+        // When it entered that state.
+        ts("since"),
+        Field::new("last_value", DataType::Float64, true),
+        text("last_error"),
+        ts("last_evaluated"),
+        // Hash of the rule's name and labels: one notification thread per fingerprint.
+        text("fingerprint"),
+        // JSON object.
+        text("labels"),
+        ts("last_notified"),
+    ]))
+});
+
+static NOTIFICATIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        int("id"),
+        ts("created_at"),
+        text("notifier"),
+        // `firing`, `resolved` (alerts); `opened`, `severity_rose`, `resolved` (incidents).
+        text("event"),
+        // The alert rule's name or the incident id.
+        text("subject"),
+        text("fingerprint"),
+        // The request body sent, after redaction.
+        text("body"),
+        // `pending`, `sent` or `failed`.
+        text("status"),
+        int("attempts"),
+        text("last_error"),
+        ts("sent_at"),
+        ts("next_attempt"),
+    ]))
+});
+
+/// `alerts`: each alert rule's state.
+pub fn alerts() -> SchemaRef {
+    ALERTS.clone()
+}
+
+/// `notifications`: the outbox of notifications and what became of them.
+pub fn notifications() -> SchemaRef {
+    NOTIFICATIONS.clone()
 }
 
 /// `incidents`: error patterns that burst together, under the root the ranking names.

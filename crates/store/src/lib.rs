@@ -8,6 +8,7 @@
 //! DuckDB stores time as `TIMESTAMP` holding UTC; the `UTC` zone of the Arrow schemas in `model`
 //! is stripped on the way in and put back on the way out, so no time-zone extension is needed.
 
+mod alerts;
 mod backup;
 mod bridge;
 mod error;
@@ -29,6 +30,7 @@ use arrow::datatypes::{DataType, Schema, SchemaRef};
 use duckdb::Connection;
 use model::{Applied, ErrorEvent, InsightUpdate, PatternDelta, PatternMerge, StatsRollup};
 
+pub use alerts::{AlertRow, NewNotification, PendingNotification};
 pub use backup::BackupReport;
 pub use error::{Result, StoreError};
 pub use filter::{CmpOp, Filter, Scalar};
@@ -456,6 +458,50 @@ impl Store {
     pub fn save_incidents(&self, rows: &[IncidentRow], marks: &[PatternMark]) -> Result<()> {
         let conn = self.writer();
         in_transaction(&conn, || incidents::save(&conn, rows, marks))
+    }
+
+    /// Stores an alert rule's state.
+    pub fn save_alert(&self, alert: &AlertRow) -> Result<()> {
+        alerts::save_alert(&self.writer(), alert)
+    }
+
+    /// An alert rule's stored state, to carry on after a restart.
+    pub fn load_alert(&self, name: &str) -> Result<Option<AlertRow>> {
+        alerts::load_alert(&*self.reader()?, name)
+    }
+
+    /// Adds notifications to the outbox in one transaction, each `dedup_key` once; returns
+    /// how many were new.
+    pub fn enqueue_notifications(&self, now_us: i64, items: &[NewNotification]) -> Result<u64> {
+        let conn = self.writer();
+        let mut added = 0;
+        in_transaction(&conn, || {
+            added = alerts::enqueue(&conn, now_us, items)?;
+            Ok(())
+        })?;
+        Ok(added)
+    }
+
+    /// Pending notifications whose next attempt is due, oldest first.
+    pub fn due_notifications(&self, now_us: i64, max: usize) -> Result<Vec<PendingNotification>> {
+        alerts::due(&*self.reader()?, now_us, max)
+    }
+
+    /// Records an attempt to send notification `id`.
+    pub fn settle_notification(
+        &self,
+        id: i64,
+        status: &str,
+        error: Option<&str>,
+        now_us: i64,
+        next_attempt_us: Option<i64>,
+    ) -> Result<()> {
+        alerts::settle(&self.writer(), id, status, error, now_us, next_attempt_us)
+    }
+
+    /// Deletes sent and failed notifications created before `before_us`.
+    pub fn expire_notifications(&self, before_us: i64) -> Result<u64> {
+        alerts::expire(&self.writer(), before_us)
     }
 
     /// The pattern miner's saved model: one JSON document per pattern.

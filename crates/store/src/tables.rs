@@ -13,6 +13,8 @@ pub enum Table {
     Insights,
     Patterns,
     Incidents,
+    Alerts,
+    Notifications,
 }
 
 /// Tables are created in the Arrow column order of `model::schema`, which the appender relies
@@ -80,6 +82,34 @@ CREATE TABLE IF NOT EXISTS incidents (
     errors BIGINT,
     previous_id VARCHAR
 );
+CREATE TABLE IF NOT EXISTS alerts (
+    name VARCHAR PRIMARY KEY,
+    state VARCHAR NOT NULL,
+    since TIMESTAMP,
+    last_value DOUBLE,
+    last_error VARCHAR,
+    last_evaluated TIMESTAMP,
+    fingerprint VARCHAR,
+    labels VARCHAR,
+    last_notified TIMESTAMP
+);
+-- The notification outbox: a row is written before anything is sent and settled after, so a
+-- notifier outage or a restart loses nothing. `dedup_key` makes enqueueing idempotent.
+CREATE TABLE IF NOT EXISTS notifications (
+    id BIGINT PRIMARY KEY,
+    created_at TIMESTAMP NOT NULL,
+    notifier VARCHAR NOT NULL,
+    event VARCHAR NOT NULL,
+    subject VARCHAR NOT NULL,
+    fingerprint VARCHAR NOT NULL,
+    body VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    attempts BIGINT NOT NULL,
+    last_error VARCHAR,
+    sent_at TIMESTAMP,
+    next_attempt TIMESTAMP,
+    dedup_key VARCHAR NOT NULL
+);
 -- Staging for one pass's incident marks of patterns.
 CREATE TABLE IF NOT EXISTS pattern_mark_stage (
     service VARCHAR, pattern_id VARCHAR, incident_id VARCHAR, background BOOLEAN
@@ -136,12 +166,14 @@ pub(crate) fn stats_view(catalog: &str) -> String {
 }
 
 impl Table {
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 7] = [
         Table::Logs,
         Table::Stats,
         Table::Insights,
         Table::Patterns,
         Table::Incidents,
+        Table::Alerts,
+        Table::Notifications,
     ];
 
     /// The name SQL clients use.
@@ -152,6 +184,8 @@ impl Table {
             Table::Insights => "insights",
             Table::Patterns => "patterns",
             Table::Incidents => "incidents",
+            Table::Alerts => "alerts",
+            Table::Notifications => "notifications",
         }
     }
 
@@ -163,6 +197,8 @@ impl Table {
             Table::Insights => model::schema::insights(),
             Table::Patterns => model::schema::patterns(),
             Table::Incidents => model::schema::incidents(),
+            Table::Alerts => model::schema::alerts(),
+            Table::Notifications => model::schema::notifications(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test crate uses a different subset
 
+pub mod receiver;
 pub mod services;
 
 use std::io::{BufRead, BufReader};
