@@ -7,8 +7,8 @@
 use std::collections::HashSet;
 
 use crate::data::{
-    AnalyzeTarget, Connection, Filter, Incident, Insight, LogLine, Pattern, Request, ServiceRate,
-    Update, View, Watch, Window,
+    AlertState, AnalyzeTarget, Connection, Filter, Incident, Insight, LogLine, Pattern, Request,
+    ServiceRate, Update, View, Watch, Window,
 };
 use crate::input::Key;
 
@@ -98,10 +98,12 @@ pub struct App {
     pub stats: Rows<ServiceRate>,
     /// Recent log lines, newest first.
     pub logs: Rows<LogLine>,
+    /// Alert rules, firing first.
+    pub alerts: Rows<AlertState>,
     /// The applied filter of each view, by [`View::index`].
-    pub filters: [Filter; 5],
+    pub filters: [Filter; 6],
     /// The filter text as typed, by [`View::index`], to edit it again.
-    pub filter_texts: [String; 5],
+    pub filter_texts: [String; 6],
     /// The patterns window.
     pub window: Window,
     /// Set while `/` is being typed.
@@ -219,7 +221,7 @@ impl App {
             }
             Key::Tab | Key::Right => self.switch(1),
             Key::BackTab | Key::Left => self.switch(-1),
-            Key::Char(c @ '1'..='5') => {
+            Key::Char(c @ '1'..='6') => {
                 let index = c as usize - '1' as usize;
                 self.switch(index as isize - self.view.index() as isize)
             }
@@ -271,6 +273,7 @@ impl App {
             View::Patterns => self.patterns.move_by(delta),
             View::Stats => self.stats.move_by(delta),
             View::Logs => self.logs.move_by(delta),
+            View::Alerts => self.alerts.move_by(delta),
         }
         Vec::new()
     }
@@ -301,6 +304,8 @@ impl App {
                 .logs
                 .current()
                 .map(|l| AnalyzeTarget::Service(l.service.clone())),
+            // A rule is not a service: nothing to analyse.
+            View::Alerts => None,
         };
         let Some(target) = target else {
             return Vec::new();
@@ -331,6 +336,7 @@ impl App {
                 self.insights.replace(rows, |i| i.id.clone());
             }
             Update::Incidents(rows) => self.incidents.replace(rows, |i| i.id.clone()),
+            Update::Alerts(rows) => self.alerts.replace(rows, |a| a.name.clone()),
             Update::Patterns(rows) => self.patterns.replace(rows, |p| p.pattern_id.clone()),
             Update::Stats(rows) => self.stats.replace(rows, |s| s.service.clone()),
             Update::Logs(rows) => self
@@ -393,10 +399,13 @@ mod tests {
                 ..Watch::default()
             }))]
         );
-        keys(&mut app, &[Key::Tab, Key::Tab, Key::Tab, Key::Tab]);
+        keys(
+            &mut app,
+            &[Key::Tab, Key::Tab, Key::Tab, Key::Tab, Key::Tab],
+        );
         assert_eq!(app.view, View::Incidents);
         app.handle_key(Key::BackTab);
-        assert_eq!(app.view, View::Logs);
+        assert_eq!(app.view, View::Alerts);
         app.handle_key(Key::Char('3'));
         assert_eq!(app.view, View::Patterns);
     }

@@ -44,6 +44,21 @@ pub struct Insight {
     pub background: bool,
 }
 
+/// One row of `alerts`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertState {
+    pub name: String,
+    /// `inactive`, `pending` or `firing`.
+    pub state: String,
+    /// When it entered that state.
+    pub since: String,
+    pub last_value: Option<f64>,
+    /// Why the last evaluation failed, if it did.
+    pub last_error: String,
+    /// JSON object.
+    pub labels: String,
+}
+
 /// One row of `incidents`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Incident {
@@ -160,7 +175,7 @@ impl ServiceRate {
     }
 }
 
-/// The five views, in Tab order.
+/// The six views, in Tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum View {
     /// Incidents: open ones first, the root and its symptoms (the default view).
@@ -174,16 +189,19 @@ pub enum View {
     Stats,
     /// Recent log lines.
     Logs,
+    /// Alert rules, firing ones first.
+    Alerts,
 }
 
 impl View {
     /// Every view in Tab order.
-    pub const ALL: [View; 5] = [
+    pub const ALL: [View; 6] = [
         View::Incidents,
         View::Insights,
         View::Patterns,
         View::Stats,
         View::Logs,
+        View::Alerts,
     ];
 
     /// The tab title.
@@ -194,6 +212,7 @@ impl View {
             View::Patterns => "Patterns",
             View::Stats => "Stats",
             View::Logs => "Logs",
+            View::Alerts => "Alerts",
         }
     }
 
@@ -357,6 +376,8 @@ pub enum Update {
     Insights(Vec<Insight>),
     /// Fresh incidents for the incidents view.
     Incidents(Vec<Incident>),
+    /// Fresh alert states for the alerts view.
+    Alerts(Vec<AlertState>),
     /// Fresh patterns for the patterns view.
     Patterns(Vec<Pattern>),
     /// Fresh per-service rates for the stats view.

@@ -19,8 +19,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Row};
 
 use crate::data::{
-    AnalyzeTarget, Connection, Filter, Incident, Insight, LogLine, Pattern, Request, ServiceRate,
-    Update, View, Watch,
+    AlertState, AnalyzeTarget, Connection, Filter, Incident, Insight, LogLine, Pattern, Request,
+    ServiceRate, Update, View, Watch,
 };
 use crate::error::{Result, TuiError};
 
@@ -356,6 +356,7 @@ async fn poll(
         View::Patterns => updates.push(Update::Patterns(patterns(client, watch).await?)),
         View::Stats => updates.push(Update::Stats(stats(client, &watch.filter).await?)),
         View::Logs => updates.push(Update::Logs(logs(client, &watch.filter).await?)),
+        View::Alerts => updates.push(Update::Alerts(alerts(client, &watch.filter).await?)),
     }
     updates.push(Update::Refreshed {
         at: now.get(11..19).unwrap_or(&now).to_owned(),
@@ -375,6 +376,37 @@ async fn insights(
     );
     let rows = client.query(sql.as_str(), &conditions.params()).await?;
     rows.iter().map(insight).collect()
+}
+
+async fn alerts(
+    client: &Client,
+    filter: &Filter,
+) -> std::result::Result<Vec<AlertState>, tokio_postgres::Error> {
+    let mut conditions = Conditions::new(&[]);
+    let text_only = Filter {
+        service: None,
+        level: None,
+        ..filter.clone()
+    };
+    conditions.filter(&text_only, None, "concat(name, ' ', labels)");
+    let sql = format!(
+        "SELECT name, state, CAST(since AS TEXT) AS since_text, last_value, last_error, labels \
+         FROM alerts {} ORDER BY state = 'firing' DESC, state = 'pending' DESC, name LIMIT {LIMIT}",
+        conditions.where_clause()
+    );
+    let rows = client.query(sql.as_str(), &conditions.params()).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(AlertState {
+                name: text(row, "name")?,
+                state: text(row, "state")?,
+                since: text(row, "since_text")?,
+                last_value: row.try_get("last_value")?,
+                last_error: text(row, "last_error")?,
+                labels: text(row, "labels")?,
+            })
+        })
+        .collect()
 }
 
 async fn incidents(

@@ -12,7 +12,7 @@ use ratatui::widgets::{
 };
 
 use crate::app::{Analysis, App, TICK_MS};
-use crate::data::{Connection, Incident, Insight, View, short_time};
+use crate::data::{AlertState, Connection, Incident, Insight, View, short_time};
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
@@ -31,6 +31,7 @@ pub fn render(frame: &mut Frame, app: &App) {
         View::Patterns => render_patterns(frame, app, body),
         View::Stats => render_stats(frame, app, body),
         View::Logs => render_logs(frame, app, body),
+        View::Alerts => render_alerts(frame, app, body),
     }
     render_status(frame, app, status);
     if app.help {
@@ -107,6 +108,65 @@ fn filter_suffix(app: &App) -> String {
         "" => String::new(),
         text => format!(" — filter: {text}"),
     }
+}
+
+fn render_alerts(frame: &mut Frame, app: &App, area: Rect) {
+    let firing = app
+        .alerts
+        .items
+        .iter()
+        .filter(|a| a.state == "firing")
+        .count();
+    let title = format!(
+        " Alerts ({firing} firing, {} rules){} ",
+        app.alerts.items.len(),
+        filter_suffix(app)
+    );
+    if app.alerts.items.is_empty() {
+        let message = "No alert rules. Add [[alerts]] to the server's configuration: a query, \
+                       a condition and the notifiers to tell."
+            .to_string();
+        return empty(frame, area, titled(title), message);
+    }
+    let rows = app.alerts.items.iter().map(|a: &AlertState| {
+        let state = match a.state.as_str() {
+            "firing" => Cell::from("FIRING").red().bold(),
+            "pending" => Cell::from("pending").yellow(),
+            other => Cell::from(other.to_string()).dark_gray(),
+        };
+        let value = a.last_value.map(|v| format!("{v}")).unwrap_or_default();
+        let note = if a.last_error.is_empty() {
+            a.labels.clone()
+        } else {
+            format!("error: {}", a.last_error)
+        };
+        Row::new(vec![
+            state,
+            Cell::from(a.name.clone()),
+            Cell::from(value),
+            Cell::from(short_time(&a.since)),
+            Cell::from(note),
+        ])
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(8),
+            Constraint::Length(28),
+            Constraint::Length(10),
+            Constraint::Length(14),
+            Constraint::Min(20),
+        ],
+    )
+    .header(
+        Row::new(["STATE", "RULE", "VALUE", "SINCE", "LABELS / ERROR"])
+            .style(Style::new().fg(Color::DarkGray).bold()),
+    )
+    .row_highlight_style(selected_style())
+    .highlight_symbol("▶ ")
+    .block(titled(title));
+    let mut state = TableState::default().with_selected(Some(app.alerts.selected));
+    frame.render_stateful_widget(table, area, &mut state);
 }
 
 fn render_incidents(frame: &mut Frame, app: &App, area: Rect) {
@@ -683,7 +743,7 @@ fn render_status(frame: &mut Frame, app: &App, area: Rect) {
 fn render_help(frame: &mut Frame, area: Rect) {
     let keys = [
         ("↑ ↓  j k", "move the selection (PgUp PgDn, g G: ends)"),
-        ("Tab  Shift-Tab", "next / previous view (1-5: jump)"),
+        ("Tab  Shift-Tab", "next / previous view (1-6: jump)"),
         ("Enter", "details (Esc: back)"),
         (
             "/",

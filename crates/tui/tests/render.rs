@@ -3,7 +3,8 @@
 
 use loginsight_tui::app::App;
 use loginsight_tui::data::{
-    AnalyzeTarget, Connection, Incident, Insight, LogLine, Pattern, ServiceRate, Update, View,
+    AlertState, AnalyzeTarget, Connection, Incident, Insight, LogLine, Pattern, ServiceRate,
+    Update, View,
 };
 use loginsight_tui::input::Key;
 use loginsight_tui::ui;
@@ -365,4 +366,40 @@ fn incidents_view_shows_the_root_first_and_the_symptoms_beneath() {
         screen.find("Symptoms").unwrap() > root,
         "root first:\n{screen}"
     );
+}
+
+/// The alerts view lists the rules, firing ones first, with their value and any error.
+#[test]
+fn alerts_view_shows_firing_rules_first() {
+    let mut app = App::new();
+    app.apply(Update::Connection(Connection::Live));
+    app.handle_key(Key::Char('6'));
+    assert!(text(&app).contains("No alert rules"));
+    app.apply(Update::Alerts(vec![
+        AlertState {
+            name: "checkout errors".into(),
+            state: "firing".into(),
+            since: "2024-05-01T12:00:00Z".into(),
+            last_value: Some(140.0),
+            labels: r#"{"team":"payments"}"#.into(),
+            ..AlertState::default()
+        },
+        AlertState {
+            name: "typo rule".into(),
+            state: "inactive".into(),
+            last_error: "no column \"count\"".into(),
+            ..AlertState::default()
+        },
+    ]));
+    let screen = text(&app);
+    for want in [
+        "Alerts (1 firing, 2 rules)",
+        "FIRING",
+        "checkout errors",
+        "140",
+        "payments",
+        "error: no column",
+    ] {
+        assert!(screen.contains(want), "{want}:\n{screen}");
+    }
 }
