@@ -6,54 +6,23 @@ mod support;
 
 use std::path::Path;
 
-use support::{TestServer, eventually};
-
-struct Incident {
-    root_service: String,
-    affected: Vec<String>,
-}
+use support::{GenIncident, TestServer, eventually};
 
 /// Writes `lines` generated lines with `incidents` incidents for `seed` into `dir`.
-fn generate(dir: &Path, seed: u32, lines: u32, incidents: u32) -> (String, Vec<Incident>) {
-    // Read at run time: a test binary reused from another checkout must not look there.
-    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo test");
-    let script = Path::new(&manifest).join("../../shared/genlogs.py");
-    let out = dir.join("logs.ndjson");
-    let truth = dir.join("truth.json");
-    let status = std::process::Command::new("python3")
-        .arg(&script)
-        .args(["--lines", &lines.to_string(), "--minutes", "60"])
-        .args([
+fn generate(dir: &Path, seed: u32, lines: u32, incidents: u32) -> (String, Vec<GenIncident>) {
+    support::genlogs(
+        dir,
+        &[
+            "--lines",
+            &lines.to_string(),
+            "--minutes",
+            "60",
             "--incidents",
             &incidents.to_string(),
             "--seed",
             &seed.to_string(),
-        ])
-        .arg("--no-truth-fields")
-        .arg("--out")
-        .arg(&out)
-        .arg("--truth")
-        .arg(&truth)
-        .status()
-        .expect("python3 runs genlogs.py");
-    assert!(status.success());
-    let truth: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&truth).unwrap()).unwrap();
-    let incidents = truth["incidents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| Incident {
-            root_service: i["root_service"].as_str().unwrap().to_string(),
-            affected: i["affected_services"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| s.as_str().unwrap().to_string())
-                .collect(),
-        })
-        .collect();
-    (std::fs::read_to_string(&out).unwrap(), incidents)
+        ],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]

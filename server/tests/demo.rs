@@ -110,25 +110,7 @@ async fn demo_yields_insights_naming_the_root_cause_within_a_minute() {
         );
         assert!(*count > symptoms.len() as i64, "{root}: {count} insights");
     }
-    // Marks reach an insight on the tracker's next pass after the worker wrote it.
-    eventually(120, "root insights naming their incident", || {
-        let client = &client;
-        async move {
-            let linked: i64 = client
-                .query_one(
-                    "SELECT count(*) FROM insights i JOIN incidents n ON i.incident_id = n.id \
-                     WHERE i.service = n.root_service AND i.pattern_id = n.root_pattern",
-                    &[],
-                )
-                .await
-                .map_err(|e| e.to_string())?
-                .get(0);
-            (linked == 3)
-                .then_some(())
-                .ok_or_else(|| format!("{linked} root insights linked"))
-        }
-    })
-    .await;
+    support::wait_root_insights_linked(&client, 3).await;
 
     // The same seed sends the same incidents.
     let again = Command::new(binary())

@@ -6,43 +6,8 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use support::receiver::Receiver;
 use support::{TestServer, eventually};
-
-fn genlogs(dir: &std::path::Path) -> (String, Vec<String>) {
-    // Read at run time: a test binary reused from another checkout must not look there.
-    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo test");
-    let script = PathBuf::from(manifest).join("../../shared/genlogs.py");
-    let (out, truth) = (dir.join("logs.ndjson"), dir.join("truth.json"));
-    let status = Command::new("python3")
-        .arg(script)
-        .args([
-            "--lines",
-            "20000",
-            "--seed",
-            "3",
-            "--no-truth-fields",
-            "--out",
-        ])
-        .arg(&out)
-        .arg("--truth")
-        .arg(&truth)
-        .status()
-        .expect("python3 runs genlogs.py");
-    assert!(status.success());
-    let truth: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(truth).unwrap()).unwrap();
-    let roots = truth["incidents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["root_service"].as_str().unwrap().to_string())
-        .collect();
-    (std::fs::read_to_string(out).unwrap(), roots)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn generated_incidents_appear_in_sql_with_background_kept_out() {
@@ -61,7 +26,8 @@ async fn generated_incidents_appear_in_sql_with_background_kept_out() {
         &dir.path().join("data"),
         &["--config", config.to_str().unwrap()],
     );
-    let (logs, roots) = genlogs(dir.path());
+    let (logs, truth) = support::genlogs(dir.path(), &["--lines", "20000", "--seed", "3"]);
+    let roots: Vec<String> = truth.into_iter().map(|i| i.root_service).collect();
     let lines: Vec<&str> = logs.lines().collect();
     for chunk in lines.chunks(2_000) {
         server.post_logs(chunk.join("\n")).await;
@@ -124,25 +90,8 @@ async fn generated_incidents_appear_in_sql_with_background_kept_out() {
     })
     .await;
 
-    eventually(120, "each root insight naming its incident", || {
-        let client = &client;
-        async move {
-            let linked: i64 = client
-                .query_one(
-                    "SELECT count(*) FROM insights i JOIN incidents n ON i.incident_id = n.id \
-                     WHERE i.service = n.root_service AND i.pattern_id = n.root_pattern",
-                    &[],
-                )
-                .await
-                .map_err(|e| e.to_string())?
-                .get(0);
-            // A root pattern recurring in a later incident names the later one.
-            (linked >= 5)
-                .then_some(())
-                .ok_or_else(|| format!("{linked} root insights linked"))
-        }
-    })
-    .await;
+    // A root pattern recurring in a later incident names the later one.
+    support::wait_root_insights_linked(&client, 5).await;
 
     // One notification per incident opened and per resolution, never one per symptom or
     // per count-only update.

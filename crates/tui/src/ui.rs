@@ -110,6 +110,50 @@ fn filter_suffix(app: &App) -> String {
     }
 }
 
+/// A list in the house style: dim bold column names, the selection marked with ▶, in `block`.
+fn list_table<'a, const N: usize>(
+    rows: impl IntoIterator<Item = Row<'a>>,
+    columns: [(&'a str, Constraint); N],
+    block: Block<'a>,
+) -> Table<'a> {
+    Table::new(rows, columns.map(|(_, width)| width))
+        .header(
+            Row::new(columns.map(|(name, _)| name)).style(Style::new().fg(Color::DarkGray).bold()),
+        )
+        .row_highlight_style(selected_style())
+        .highlight_symbol("▶ ")
+        .block(block)
+}
+
+fn render_list(frame: &mut Frame, table: Table, area: Rect, selected: usize) {
+    let mut state = TableState::default().with_selected(Some(selected));
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// The list and the detail side by side (the list takes `list_percent`), or the detail alone
+/// when Enter zoomed it.
+fn split_detail(area: Rect, zoomed: bool, list_percent: u16) -> (Option<Rect>, Rect) {
+    if zoomed {
+        return (None, area);
+    }
+    let [list, detail] = Layout::horizontal([
+        Constraint::Percentage(list_percent),
+        Constraint::Percentage(100 - list_percent),
+    ])
+    .areas(area);
+    (Some(list), detail)
+}
+
+/// The detail pane's frame, saying what Enter does next.
+fn detail_block(title: &str, zoomed: bool) -> Block<'static> {
+    let hint = if zoomed {
+        " Enter: back to the list "
+    } else {
+        " Enter: full screen "
+    };
+    titled(title.to_string()).title_bottom(Line::from(hint).dark_gray())
+}
+
 fn render_alerts(frame: &mut Frame, app: &App, area: Rect) {
     let firing = app
         .alerts
@@ -148,25 +192,18 @@ fn render_alerts(frame: &mut Frame, app: &App, area: Rect) {
             Cell::from(note),
         ])
     });
-    let table = Table::new(
+    let table = list_table(
         rows,
         [
-            Constraint::Length(8),
-            Constraint::Length(28),
-            Constraint::Length(10),
-            Constraint::Length(14),
-            Constraint::Min(20),
+            ("STATE", Constraint::Length(8)),
+            ("RULE", Constraint::Length(28)),
+            ("VALUE", Constraint::Length(10)),
+            ("SINCE", Constraint::Length(14)),
+            ("LABELS / ERROR", Constraint::Min(20)),
         ],
-    )
-    .header(
-        Row::new(["STATE", "RULE", "VALUE", "SINCE", "LABELS / ERROR"])
-            .style(Style::new().fg(Color::DarkGray).bold()),
-    )
-    .row_highlight_style(selected_style())
-    .highlight_symbol("▶ ")
-    .block(titled(title));
-    let mut state = TableState::default().with_selected(Some(app.alerts.selected));
-    frame.render_stateful_widget(table, area, &mut state);
+        titled(title),
+    );
+    render_list(frame, table, area, app.alerts.selected);
 }
 
 fn render_incidents(frame: &mut Frame, app: &App, area: Rect) {
@@ -189,14 +226,7 @@ fn render_incidents(frame: &mut Frame, app: &App, area: Rect) {
         );
         return empty(frame, area, titled(title), message);
     }
-    let (list_area, detail_area) = if app.detail {
-        (None, area)
-    } else {
-        let [list, detail] =
-            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
-                .areas(area);
-        (Some(list), detail)
-    };
+    let (list_area, detail_area) = split_detail(area, app.detail, 55);
     if let Some(list_area) = list_area {
         let rows = app.incidents.items.iter().map(|i| {
             let status = if i.status == "open" {
@@ -213,35 +243,22 @@ fn render_incidents(frame: &mut Frame, app: &App, area: Rect) {
                 Cell::from(short_time(&i.started)),
             ])
         });
-        let table = Table::new(
+        let table = list_table(
             rows,
             [
-                Constraint::Length(8),
-                Constraint::Length(8),
-                Constraint::Length(14),
-                Constraint::Min(20),
-                Constraint::Length(8),
-                Constraint::Length(14),
+                ("STATUS", Constraint::Length(8)),
+                ("SEVERITY", Constraint::Length(8)),
+                ("ROOT", Constraint::Length(14)),
+                ("TITLE", Constraint::Min(20)),
+                ("SYMPTOMS", Constraint::Length(8)),
+                ("STARTED", Constraint::Length(14)),
             ],
-        )
-        .header(
-            Row::new(["STATUS", "SEVERITY", "ROOT", "TITLE", "SYMPTOMS", "STARTED"])
-                .style(Style::new().fg(Color::DarkGray).bold()),
-        )
-        .row_highlight_style(selected_style())
-        .highlight_symbol("▶ ")
-        .block(titled(title));
-        let mut state = TableState::default().with_selected(Some(app.incidents.selected));
-        frame.render_stateful_widget(table, list_area, &mut state);
+            titled(title),
+        );
+        render_list(frame, table, list_area, app.incidents.selected);
     }
     if let Some(incident) = app.incidents.current() {
-        let hint = if app.detail {
-            " Enter: back to the list "
-        } else {
-            " Enter: full screen "
-        };
-        let block =
-            titled(" Root cause and symptoms ".into()).title_bottom(Line::from(hint).dark_gray());
+        let block = detail_block(" Root cause and symptoms ", app.detail);
         frame.render_widget(
             Paragraph::new(incident_detail(incident, &app.insights.items))
                 .wrap(Wrap { trim: false })
@@ -347,14 +364,7 @@ fn render_insights(frame: &mut Frame, app: &App, area: Rect) {
         );
         return empty(frame, area, titled(title), message);
     }
-    let (list_area, detail_area) = if app.detail {
-        (None, area)
-    } else {
-        let [list, detail] =
-            Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)])
-                .areas(area);
-        (Some(list), detail)
-    };
+    let (list_area, detail_area) = split_detail(area, app.detail, 58);
     if let Some(list_area) = list_area {
         let rows = app.insights.items.iter().map(|i| {
             let marker = if app.fresh.contains(&i.id) {
@@ -371,34 +381,22 @@ fn render_insights(frame: &mut Frame, app: &App, area: Rect) {
                 Cell::from(short_time(&i.last_seen)),
             ])
         });
-        let table = Table::new(
+        let table = list_table(
             rows,
             [
-                Constraint::Length(1),
-                Constraint::Length(8),
-                Constraint::Length(14),
-                Constraint::Min(20),
-                Constraint::Length(7),
-                Constraint::Length(14),
+                ("", Constraint::Length(1)),
+                ("SEVERITY", Constraint::Length(8)),
+                ("SERVICE", Constraint::Length(14)),
+                ("TITLE", Constraint::Min(20)),
+                ("COUNT", Constraint::Length(7)),
+                ("LAST SEEN", Constraint::Length(14)),
             ],
-        )
-        .header(
-            Row::new(["", "SEVERITY", "SERVICE", "TITLE", "COUNT", "LAST SEEN"])
-                .style(Style::new().fg(Color::DarkGray).bold()),
-        )
-        .row_highlight_style(selected_style())
-        .highlight_symbol("▶ ")
-        .block(titled(title));
-        let mut state = TableState::default().with_selected(Some(app.insights.selected));
-        frame.render_stateful_widget(table, list_area, &mut state);
+            titled(title),
+        );
+        render_list(frame, table, list_area, app.insights.selected);
     }
     if let Some(insight) = app.insights.current() {
-        let hint = if app.detail {
-            " Enter: back to the list "
-        } else {
-            " Enter: full screen "
-        };
-        let block = titled(" Detail ".into()).title_bottom(Line::from(hint).dark_gray());
+        let block = detail_block(" Detail ", app.detail);
         frame.render_widget(
             Paragraph::new(insight_detail(insight))
                 .wrap(Wrap { trim: false })
@@ -501,26 +499,19 @@ fn render_patterns(frame: &mut Frame, app: &App, area: Rect) {
         ])
         .style(style)
     });
-    let table = Table::new(
+    let table = list_table(
         rows,
         [
-            Constraint::Length(3),
-            Constraint::Length(9),
-            Constraint::Length(14),
-            Constraint::Length(5),
-            Constraint::Min(20),
-            Constraint::Length(14),
+            ("", Constraint::Length(3)),
+            ("COUNT", Constraint::Length(9)),
+            ("SERVICE", Constraint::Length(14)),
+            ("LEVEL", Constraint::Length(5)),
+            ("TEMPLATE", Constraint::Min(20)),
+            ("LAST SEEN", Constraint::Length(14)),
         ],
-    )
-    .header(
-        Row::new(["", "COUNT", "SERVICE", "LEVEL", "TEMPLATE", "LAST SEEN"])
-            .style(Style::new().fg(Color::DarkGray).bold()),
-    )
-    .row_highlight_style(selected_style())
-    .highlight_symbol("▶ ")
-    .block(titled(title).title_bottom(Line::from(" w: window ").dark_gray()));
-    let mut state = TableState::default().with_selected(Some(app.patterns.selected));
-    frame.render_stateful_widget(table, list_area, &mut state);
+        titled(title).title_bottom(Line::from(" w: window ").dark_gray()),
+    );
+    render_list(frame, table, list_area, app.patterns.selected);
     if let Some(p) = app.patterns.current() {
         let text = vec![
             Line::from(p.template.clone()).cyan(),
@@ -642,30 +633,21 @@ fn render_logs(frame: &mut Frame, app: &App, area: Rect) {
             Cell::from(l.message.clone()),
         ])
     });
-    let table = Table::new(
+    let table = list_table(
         rows,
         [
-            Constraint::Length(14),
-            Constraint::Length(5),
-            Constraint::Length(14),
-            Constraint::Length(12),
-            Constraint::Min(20),
+            ("TIME", Constraint::Length(14)),
+            ("LEVEL", Constraint::Length(5)),
+            ("SERVICE", Constraint::Length(14)),
+            ("HOST", Constraint::Length(12)),
+            ("MESSAGE", Constraint::Min(20)),
         ],
-    )
-    .header(
-        Row::new(["TIME", "LEVEL", "SERVICE", "HOST", "MESSAGE"])
-            .style(Style::new().fg(Color::DarkGray).bold()),
-    )
-    .row_highlight_style(selected_style())
-    .highlight_symbol("▶ ")
-    .block(
         titled(title).title_bottom(
             Line::from(" /: service:NAME level:LEVEL @ATTR:VALUE text · Enter: full message ")
                 .dark_gray(),
         ),
     );
-    let mut state = TableState::default().with_selected(Some(app.logs.selected));
-    frame.render_stateful_widget(table, list_area, &mut state);
+    render_list(frame, table, list_area, app.logs.selected);
     if app.detail
         && let Some(line) = app.logs.current()
     {

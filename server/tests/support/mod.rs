@@ -266,6 +266,69 @@ where
     }
 }
 
+/// One incident of `shared/genlogs.py`'s ground truth.
+pub struct GenIncident {
+    pub root_service: String,
+    pub affected: Vec<String>,
+}
+
+/// Runs `shared/genlogs.py` with `args` (and `--no-truth-fields`) into `dir`: the NDJSON
+/// lines, and the incidents of its truth file.
+pub fn genlogs(dir: &Path, args: &[&str]) -> (String, Vec<GenIncident>) {
+    // Read at run time: a test binary reused from another checkout must not look there.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo test");
+    let script = Path::new(&manifest).join("../../shared/genlogs.py");
+    let (out, truth) = (dir.join("logs.ndjson"), dir.join("truth.json"));
+    let status = Command::new("python3")
+        .arg(&script)
+        .args(args)
+        .arg("--no-truth-fields")
+        .arg("--out")
+        .arg(&out)
+        .arg("--truth")
+        .arg(&truth)
+        .status()
+        .expect("python3 runs genlogs.py");
+    assert!(status.success());
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&truth).unwrap()).unwrap();
+    let incidents = truth["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| GenIncident {
+            root_service: i["root_service"].as_str().unwrap().to_string(),
+            affected: i["affected_services"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect(),
+        })
+        .collect();
+    (std::fs::read_to_string(&out).unwrap(), incidents)
+}
+
+/// Waits until at least `want` incidents' root insights name their incident (marks reach an
+/// insight on the tracker's pass after the worker wrote it).
+pub async fn wait_root_insights_linked(client: &tokio_postgres::Client, want: i64) {
+    eventually(120, "root insights naming their incident", || async move {
+        let linked: i64 = client
+            .query_one(
+                "SELECT count(*) FROM insights i JOIN incidents n ON i.incident_id = n.id \
+                 WHERE i.service = n.root_service AND i.pattern_id = n.root_pattern",
+                &[],
+            )
+            .await
+            .map_err(|e| e.to_string())?
+            .get(0);
+        (linked >= want)
+            .then_some(())
+            .ok_or_else(|| format!("{linked} root insights linked"))
+    })
+    .await;
+}
+
 /// A child process stopped by PID when dropped.
 pub struct Proc {
     pub child: Child,

@@ -245,64 +245,42 @@ mod tests {
         }
     }
 
+    /// The root cause the builtin analyst gives `orders`' validation errors, `now` of them in
+    /// the window after `before` in the previous one, while a cache runs out of memory.
+    async fn validation_verdict(now: u64, before: u64) -> String {
+        let validation = "validation failed for field <*>";
+        let oom = "OOM command not allowed when used memory > 'maxmemory'";
+        let context = Context {
+            patterns: vec![
+                stat("redis-cache", "oom", oom, 40, 0),
+                stat(
+                    "checkout",
+                    "timeout",
+                    "upstream redis-cache timed out after <*>ms",
+                    60,
+                    0,
+                ),
+                stat("orders", "validation", validation, now, before),
+            ],
+            ..Context::default()
+        };
+        BuiltinAnalyst
+            .analyze(&group("orders", "validation", validation), &context)
+            .await
+            .unwrap()
+            .root_cause
+            .unwrap()
+    }
+
     /// Validation errors at their usual rate while a cache runs out of memory are background:
     /// the analysis says so and does not call them the cache's symptom.
     #[tokio::test]
     async fn a_steady_pattern_is_background_not_a_symptom_of_the_incident() {
-        let validation = "validation failed for field <*>";
-        let context = Context {
-            patterns: vec![
-                stat(
-                    "redis-cache",
-                    "oom",
-                    "OOM command not allowed when used memory > 'maxmemory'",
-                    40,
-                    0,
-                ),
-                stat(
-                    "checkout",
-                    "timeout",
-                    "upstream redis-cache timed out after <*>ms",
-                    60,
-                    0,
-                ),
-                stat("orders", "validation", validation, 18, 20),
-            ],
-            ..Context::default()
-        };
-        let analysis = BuiltinAnalyst
-            .analyze(&group("orders", "validation", validation), &context)
-            .await
-            .unwrap();
-        let root_cause = analysis.root_cause.unwrap();
+        let root_cause = validation_verdict(18, 20).await;
         assert!(root_cause.starts_with("Background"), "{root_cause}");
         assert!(!root_cause.contains("redis-cache"), "{root_cause}");
         // The same pattern, rising, is judged against the incident as before.
-        let context = Context {
-            patterns: vec![
-                stat(
-                    "redis-cache",
-                    "oom",
-                    "OOM command not allowed when used memory > 'maxmemory'",
-                    40,
-                    0,
-                ),
-                stat(
-                    "checkout",
-                    "timeout",
-                    "upstream redis-cache timed out after <*>ms",
-                    60,
-                    0,
-                ),
-                stat("orders", "validation", validation, 90, 20),
-            ],
-            ..Context::default()
-        };
-        let analysis = BuiltinAnalyst
-            .analyze(&group("orders", "validation", validation), &context)
-            .await
-            .unwrap();
-        let root_cause = analysis.root_cause.unwrap();
+        let root_cause = validation_verdict(90, 20).await;
         assert!(!root_cause.starts_with("Background"), "{root_cause}");
     }
 }
