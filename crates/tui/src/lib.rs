@@ -1,4 +1,4 @@
-//! `loginsight tui`: watch insights, patterns, stats and logs in the terminal.
+//! `loginsight tui`: watch incidents, insights, patterns, stats, logs and alerts in the terminal.
 //!
 //! A thin SQL client, the last stage seen from outside: it connects to the server's
 //! Postgres-wire endpoint like any other client and links no server crate, so it works
