@@ -233,22 +233,11 @@ pub async fn check(
 }
 
 fn fingerprint(rule: &AlertRule) -> String {
-    // FNV-1a: stable across builds, unlike the std hasher.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        h ^= 0xff;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    };
-    feed(rule.name.as_bytes());
+    let mut parts: Vec<&[u8]> = vec![rule.name.as_bytes()];
     for (k, v) in &rule.labels {
-        feed(k.as_bytes());
-        feed(v.as_bytes());
+        parts.extend([b"\0".as_slice(), k.as_bytes(), b"\0", v.as_bytes()]);
     }
-    format!("{h:016x}")
+    format!("{:016x}", model::stable_hash(&parts))
 }
 
 /// Evaluates `rules` until `stop`, each on its own schedule.

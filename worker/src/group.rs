@@ -20,7 +20,7 @@ impl Group {
     pub fn insight_id(&self) -> String {
         format!(
             "{:016x}",
-            fnv1a(&[self.service.as_bytes(), b"\0", self.pattern_id.as_bytes()])
+            model::stable_hash(&[self.service.as_bytes(), b"\0", self.pattern_id.as_bytes()])
         )
     }
 
@@ -43,18 +43,6 @@ impl Group {
     }
 }
 
-/// FNV-1a, 64 bits: a hash whose value never changes between builds, for ids that are stored.
-fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for &b in *part {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
-}
-
 /// Groups `events`, keeping the order in which groups first appear.
 pub fn group(events: Vec<ErrorEvent>) -> Vec<Group> {
     let config = patterns::MinerConfig::default();
@@ -72,7 +60,10 @@ pub fn group(events: Vec<ErrorEvent>) -> Vec<Group> {
                     &mut key,
                 );
                 let head = key.split('\n').next().unwrap_or("").to_string();
-                (format!("{:016x}", fnv1a(&[key.as_bytes()])), head)
+                (
+                    format!("{:016x}", model::stable_hash(&[key.as_bytes()])),
+                    head,
+                )
             }
         };
         let k = (event.service.clone(), pattern_id);

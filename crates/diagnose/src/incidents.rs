@@ -328,19 +328,6 @@ pub struct Tracker {
     newest: Option<i64>,
 }
 
-fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for b in *part {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        h ^= 0xff;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
 fn clip_chars(s: &str, n: usize) -> String {
     match s.char_indices().nth(n) {
         Some((i, _)) => s[..i].to_string(),
@@ -691,10 +678,7 @@ impl Tracker {
     /// whose start its run began close to.
     fn incident_to_join(&self, key: &Key) -> Option<usize> {
         let t = &self.patterns[key];
-        let services: Vec<&str> = {
-            let set: BTreeSet<&str> = self.patterns.keys().map(|(s, _)| s.as_str()).collect();
-            set.into_iter().collect()
-        };
+        let services = self.services();
         let episode = t.episode_start.unwrap_or(i64::MAX);
         let examples = t.examples_since(episode);
         let named: BTreeSet<&str> = examples
@@ -720,10 +704,7 @@ impl Tracker {
     /// Patterns outside every open incident, in services that incident `i`'s errors name,
     /// with at least [`NAMED_MIN`] errors since it started and none in the baseline before.
     fn named_newcomers(&self, i: usize, m: i64) -> Vec<Key> {
-        let services: Vec<&str> = {
-            let set: BTreeSet<&str> = self.patterns.keys().map(|(s, _)| s.as_str()).collect();
-            set.into_iter().collect()
-        };
+        let services = self.services();
         // A service counts as named when a good share of the members' examples name it:
         // callers also retry and mention random peers.
         let from = self.incidents[i].started_us.div_euclid(MINUTE_US);
@@ -764,6 +745,12 @@ impl Tracker {
         out
     }
 
+    /// Every service with a tracked pattern, each once: the peers a message may name.
+    fn services(&self) -> Vec<&str> {
+        let set: BTreeSet<&str> = self.patterns.keys().map(|(s, _)| s.as_str()).collect();
+        set.into_iter().collect()
+    }
+
     fn members(&self, i: usize) -> Vec<Key> {
         let inc = &self.incidents[i];
         std::iter::once((inc.root_service.clone(), inc.root_pattern.clone()))
@@ -785,12 +772,13 @@ impl Tracker {
             .min()
             .unwrap_or(m * MINUTE_US);
         let (root, rest) = keys.split_first().expect("at least one pattern");
-        let previous_and_root = root.clone();
         let id = format!(
             "{:016x}",
-            fnv1a(&[
-                previous_and_root.0.as_bytes(),
-                previous_and_root.1.as_bytes(),
+            model::stable_hash(&[
+                root.0.as_bytes(),
+                b"\0",
+                root.1.as_bytes(),
+                b"\0",
                 &started.div_euclid(MINUTE_US).to_le_bytes(),
             ])
         );

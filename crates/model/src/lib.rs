@@ -7,6 +7,7 @@
 //! lives in `store`.
 
 mod batch;
+mod hash;
 mod insight;
 mod level;
 mod pattern;
@@ -14,6 +15,7 @@ pub mod schema;
 mod time;
 
 pub use batch::{LogBatchBuilder, LogRecord, RecordRef, StatsRollup};
+pub use hash::stable_hash;
 pub use insight::{
     Applied, ErrorEvent, Folded, Insight, InsightUpdate, UpdateKind, fold_updates, insights_batch,
 };

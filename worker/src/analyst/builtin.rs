@@ -8,7 +8,7 @@
 use diagnose::{Category, PatternStat};
 use serde_json::json;
 
-use super::{Analysis, Analyst, AnalystError, severity};
+use super::{Analysis, Analyst, AnalystError, clip, severity};
 use crate::Group;
 use crate::context::Context;
 
@@ -18,13 +18,6 @@ pub struct BuiltinAnalyst;
 /// Occurrences in the previous window from which a pattern that did not rise is background:
 /// one or two are strays, not a steady rate.
 const BACKGROUND_MIN_BASELINE: u64 = 3;
-
-fn clip(s: &str, n: usize) -> String {
-    match s.char_indices().nth(n) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
-}
 
 /// The group's kind, from its template and first examples (stack traces included).
 fn group_category(group: &Group) -> Category {
